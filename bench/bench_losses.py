@@ -1,0 +1,224 @@
+"""Benchmark: forward + backward time (and GPU peak memory) of contrastive losses.
+
+Contenders per loss are registered in ``CONTENDERS``; each is a factory
+``(n, d, device) -> callable`` returning a zero-argument function that runs one
+forward + backward. Contenders are interleaved round by round and the median is reported,
+so a busy machine slows them all alike.
+
+    python bench/bench_losses.py                                   # CPU, 2 threads, N = 256 … 8192
+    python bench/bench_losses.py --device cuda --sizes 1024 8192 32768
+    python bench/bench_losses.py --loss nt_xent --sizes 1024 --repeats 30
+
+The "floor" is the bare computation every NT-Xent needs: ``F.normalize`` + one matmul +
+the diagonal mask + ``F.cross_entropy``. Writes ``bench/results/losses-<device>.json`` and
+prints a markdown table with each contender's ratio to the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+Factory = Callable[[int, int, torch.device], Callable[[], None]]
+CONTENDERS: dict[str, dict[str, Factory]] = {}
+
+
+def contender(loss: str, name: str) -> Callable[[Factory], Factory]:
+    def deco(f: Factory) -> Factory:
+        CONTENDERS.setdefault(loss, {})[name] = f
+        return f
+
+    return deco
+
+
+def _pair(n: int, d: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    z1 = torch.randn(n, d, generator=g).to(device).requires_grad_()
+    z2 = torch.randn(n, d, generator=g).to(device).requires_grad_()
+    return z1, z2
+
+
+def _fwd_bwd(
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n: int, d: int, device: torch.device
+):
+    z1, z2 = _pair(n, d, device)
+
+    def run() -> None:
+        z1.grad = z2.grad = None
+        loss_fn(z1, z2).backward()
+
+    return run
+
+
+@contender("nt_xent", "floor (normalize+mm+mask+CE)")
+def _floor(n: int, d: int, device: torch.device):
+    def loss(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        z = F.normalize(torch.cat([z1, z2]), dim=1)
+        logits = z @ z.T / 0.5
+        logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+        target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+        return F.cross_entropy(logits, target)
+
+    return _fwd_bwd(loss, n, d, device)
+
+
+@contender("nt_xent", "cssl_edu nt_xent")
+def _ours(n: int, d: int, device: torch.device):
+    from cssl_edu.losses import nt_xent
+
+    return _fwd_bwd(lambda a, b: nt_xent(a, b, 0.5), n, d, device)
+
+
+@contender("nt_xent", "cssl_edu nt_xent_chunked")
+def _ours_chunked(n: int, d: int, device: torch.device):
+    from cssl_edu.losses import nt_xent_chunked
+
+    return _fwd_bwd(lambda a, b: nt_xent_chunked(a, b, 0.5, chunk_size=1024), n, d, device)
+
+
+@contender("nt_xent", "lightly NTXentLoss")
+def _lightly(n: int, d: int, device: torch.device):
+    from lightly.loss import NTXentLoss
+
+    crit = NTXentLoss(temperature=0.5)
+    return _fwd_bwd(crit, n, d, device)
+
+
+@contender("nt_xent", "pytorch-metric-learning NTXentLoss")
+def _pml(n: int, d: int, device: torch.device):
+    from pytorch_metric_learning.losses import NTXentLoss
+
+    crit = NTXentLoss(temperature=0.5)
+    labels = torch.arange(n).repeat(2).to(device)
+    return _fwd_bwd(lambda a, b: crit(torch.cat([a, b]), labels), n, d, device)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(
+    loss: str,
+    sizes: list[int],
+    d: int,
+    device: torch.device,
+    repeats: int,
+    warmup: int,
+    only: list[str] | None,
+) -> list[dict]:
+    rows = []
+    for n in sizes:
+        runs: dict[str, Callable[[], None]] = {}
+        errors: dict[str, str] = {}
+        peak: dict[str, float] = {}
+        for name, factory in CONTENDERS[loss].items():
+            if only and not any(o in name for o in only):
+                continue
+            try:
+                fn = factory(n, d, device)
+                for _ in range(warmup):
+                    fn()
+                _sync(device)
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
+                    base = torch.cuda.memory_allocated(device)
+                    fn()
+                    _sync(device)
+                    peak[name] = (torch.cuda.max_memory_allocated(device) - base) / 2**20
+                runs[name] = fn
+            except (ImportError, RuntimeError) as e:  # missing peer library, or out of memory
+                errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+        times: dict[str, list[float]] = {k: [] for k in runs}
+        for _ in range(repeats):  # interleaved rounds
+            for name, fn in runs.items():
+                _sync(device)
+                t0 = time.perf_counter()
+                fn()
+                _sync(device)
+                times[name].append(time.perf_counter() - t0)
+        for name in CONTENDERS[loss]:
+            if name in times:
+                rows.append(
+                    {
+                        "loss": loss,
+                        "n": n,
+                        "d": d,
+                        "contender": name,
+                        "ms": 1e3 * statistics.median(times[name]),
+                        "peak_mib": peak.get(name),
+                    }
+                )
+            elif name in errors:
+                rows.append({"loss": loss, "n": n, "d": d, "contender": name, "error": errors[name]})
+        print(f"N={n}: done", file=sys.stderr, flush=True)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    out = ["| loss | N | contender | fwd+bwd (ms) | × floor | peak GPU MiB |", "|---|---|---|---|---|---|"]
+    floors = {(r["loss"], r["n"]): r["ms"] for r in rows if r["contender"].startswith("floor") and "ms" in r}
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['loss']} | {r['n']} | {r['contender']} | — ({r['error'][:50]}) | | |")
+            continue
+        fl = floors.get((r["loss"], r["n"]))
+        ratio = f"{r['ms'] / fl:.2f}" if fl else ""
+        mem = f"{r['peak_mib']:.0f}" if r.get("peak_mib") is not None else ""
+        out.append(f"| {r['loss']} | {r['n']} | {r['contender']} | {r['ms']:.2f} | {ratio} | {mem} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--loss", nargs="+", default=None, help=f"losses to run (default all: {', '.join(CONTENDERS)})"
+    )
+    p.add_argument("--only", nargs="+", default=None, help="substrings of contender names to keep")
+    p.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096, 8192])
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=15)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default=None)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
+    rows = []
+    for loss in a.loss or list(CONTENDERS):
+        rows += measure(loss, a.sizes, a.dim, device, a.repeats, a.warmup, a.only)
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (platform.processor() or platform.machine())
+    )
+    meta = {
+        "device": name,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "command": "python bench/bench_losses.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    out = Path(a.out or Path(__file__).parent / "results" / f"losses-{device.type}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"{meta['device']} · torch {meta['torch']} · {meta['threads']} threads · {meta['date']}\n")
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,14 @@
+"""cssl-edu: contrastive self-supervised learning, taught from scratch and implemented for real.
+
+Sub-packages:
+
+- :mod:`cssl_edu.data` - the built-in Shapes dataset, real datasets, views and a device-resident loader
+- :mod:`cssl_edu.augment` - the SimCLR augmentation recipe, per image and batched per sample
+- :mod:`cssl_edu.models` - ResNets with the CIFAR stem, a small ConvNet, projection heads
+- :mod:`cssl_edu.losses` - NT-Xent and the rest of the contrastive family
+- :mod:`cssl_edu.methods` - SimCLR and friends, each a module with a ``forward`` returning a loss
+- :mod:`cssl_edu.train` - a plain-PyTorch trainer with atomic checkpoints and exact resume
+- :mod:`cssl_edu.eval` - kNN, linear probes, alignment/uniformity, collapse checks
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,307 @@
+"""``load_dataset``: every dataset of the course, as an in-memory :class:`ImageDataset`.
+
+=========== ===================================================== ==============================
+name        what                                                  splits
+=========== ===================================================== ==============================
+shapes      generated on the fly (:func:`make_shapes`), no files  train, test, val
+cifar10     ``torchvision.datasets.CIFAR10`` under ``root``       train, test
+cifar100    ``torchvision.datasets.CIFAR100`` under ``root``      train, test
+stl10       ``torchvision.datasets.STL10`` under ``root`` (96 px) train, test, unlabeled,
+                                                                  train+unlabeled
+folder      ``torchvision.datasets.ImageFolder`` at ``root``      ``root/<split>`` if it exists
+npz         a ``.npz`` file at ``root`` (see :func:`load_npz`)    whatever the file holds
+=========== ===================================================== ==============================
+
+Downloads only happen when asked (``download=True`` here, ``--download`` on the command line);
+missing files raise :class:`DatasetNotFoundError`, which says where the loader looked and how
+to get the data.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cssl_edu.data.dataset import ImageDataset
+from cssl_edu.data.shapes import make_shapes
+
+#: names accepted by :func:`load_dataset`
+DATASETS: tuple[str, ...] = ("shapes", "cifar10", "cifar100", "stl10", "folder", "npz")
+#: Shapes images per split when ``n`` is not given
+SHAPES_DEFAULT_N: dict[str, int] = {"train": 10_000, "test": 2_000, "val": 2_000}
+#: STL-10's classes, used when ``class_names.txt`` is missing
+STL10_CLASSES = ["airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck"]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset's files are not where the loader looked; the message says how to get them."""
+
+
+def _not_found(
+    name: str, root: Path, looked_for: str, *, downloadable: bool = True, extra: str = ""
+) -> DatasetNotFoundError:
+    how = (
+        f"Download it with load_dataset({name!r}, root={str(root)!r}, download=True) in Python, or add "
+        f"--download to the cssl-edu command line; or pass root= the directory that already holds it."
+        if downloadable
+        else extra
+    )
+    return DatasetNotFoundError(
+        f"dataset {name!r} not found: looked for {looked_for} in {root.resolve()}. {how}"
+    )
+
+
+def resize_images(images: Tensor, size: int, *, chunk: int = 1024) -> Tensor:
+    """Resize uint8 ``(N, 3, H, W)`` images to ``(N, 3, size, size)`` (bilinear, antialiased).
+
+    Works in chunks of ``chunk`` images so that the float copy stays small; returns the input
+    unchanged when it already has the size.
+    """
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"image_size must be a positive int, got {size!r}.")
+    if images.shape[-2:] == (size, size):
+        return images
+    out = torch.empty((images.shape[0], 3, size, size), dtype=torch.uint8, device=images.device)
+    for start in range(0, images.shape[0], chunk):
+        x = images[start : start + chunk].float()
+        y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[start : start + chunk] = y.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def random_subset(ds: ImageDataset, n: int, seed: int = 0) -> ImageDataset:
+    """``n`` images chosen uniformly without replacement (seeded), kept in their original order."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int (number of images), got {n!r}.")
+    if n > len(ds):
+        raise ValueError(
+            f"n={n} images were asked for, but {ds.name or 'the dataset'} has only {len(ds)} in this split; "
+            "pass a smaller n, or n=None for all of them."
+        )
+    if n == len(ds):
+        return ds
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(ds), generator=g)[:n].sort().values
+    return ds.subset(idx)
+
+
+def _check_split(name: str, split: str, allowed: tuple[str, ...]) -> None:
+    if split not in allowed:
+        raise ValueError(f"split {split!r} does not exist for {name!r}; choose one of {allowed}.")
+
+
+def _no_kwargs(name: str, kw: dict[str, Any], allowed: tuple[str, ...] = ()) -> None:
+    unknown = set(kw) - set(allowed)
+    if unknown:
+        hint = f" (it accepts {sorted(allowed)})" if allowed else ""
+        raise ValueError(f"unexpected option(s) {sorted(unknown)} for dataset {name!r}{hint}.")
+
+
+# ---------------------------------------------------------------------- loaders by name
+def _load_shapes(
+    root: Path, split: str, *, n: int | None, image_size: int | None, seed: int, download: bool, **kw: Any
+) -> ImageDataset:
+    del root, download  # generated, nothing to read or fetch
+    _check_split("shapes", split, tuple(SHAPES_DEFAULT_N))
+    options = set(inspect.signature(make_shapes).parameters) - {"n", "image_size", "seed", "split"}
+    _no_kwargs("shapes", kw, tuple(sorted(options)))
+    count = SHAPES_DEFAULT_N[split] if n is None else n
+    return make_shapes(count, image_size=image_size or 32, seed=seed, split=split, **kw)
+
+
+def _torchvision_cifar(name: str) -> Callable[..., ImageDataset]:
+    def load(root: Path, split: str, *, download: bool, **kw: Any) -> ImageDataset:
+        import torchvision.datasets as tvd
+
+        _check_split(name, split, ("train", "test"))
+        _no_kwargs(name, kw)
+        cls = tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100
+        if not download and not (root / cls.base_folder).is_dir():
+            raise _not_found(name, root, f"the folder '{cls.base_folder}'")
+        try:
+            tv = cls(str(root), train=split == "train", download=download)
+        except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"
+            raise _not_found(name, root, f"complete, uncorrupted files in '{cls.base_folder}' ({e})") from e
+        images = torch.from_numpy(np.ascontiguousarray(tv.data)).permute(0, 3, 1, 2).contiguous()
+        labels = torch.as_tensor(tv.targets, dtype=torch.int64)
+        return ImageDataset(images, labels, list(tv.classes), name=name)
+
+    return load
+
+
+def _load_stl10(
+    root: Path, split: str, *, download: bool, folds: int | None = None, **kw: Any
+) -> ImageDataset:
+    import torchvision.datasets as tvd
+
+    _check_split("stl10", split, tuple(tvd.STL10.splits))
+    _no_kwargs("stl10", kw)
+    if not download and not (root / tvd.STL10.base_folder).is_dir():
+        raise _not_found("stl10", root, f"the folder '{tvd.STL10.base_folder}'")
+    try:
+        tv = tvd.STL10(str(root), split=split, folds=folds, download=download)
+    except RuntimeError as e:
+        raise _not_found(
+            "stl10", root, f"complete, uncorrupted files in '{tvd.STL10.base_folder}' ({e})"
+        ) from e
+    images = torch.from_numpy(np.ascontiguousarray(tv.data))  # already (N, 3, 96, 96)
+    labels = torch.as_tensor(np.asarray(tv.labels), dtype=torch.int64)
+    classes = list(getattr(tv, "classes", None) or STL10_CLASSES)
+    return ImageDataset(images, labels, classes, name="stl10")
+
+
+def _load_folder(root: Path, split: str, *, image_size: int | None, **kw: Any) -> ImageDataset:
+    """Every image under ``root[/split]/<class>/`` (torchvision ``ImageFolder`` layout).
+
+    Each image is resized so its shorter side is ``image_size`` and centre-cropped to a square
+    (default 32 px), then held in memory as uint8.
+    """
+    import torchvision.datasets as tvd
+    from PIL import Image, ImageOps
+
+    _no_kwargs("folder", kw)
+    layout = "class sub-folders with images (root/<class>/<image>.png, or root/<split>/<class>/...)"
+    if not root.is_dir():
+        raise _not_found("folder", root, "a directory", downloadable=False, extra=f"Create it with {layout}.")
+    folder = root / split if (root / split).is_dir() else root
+    try:
+        tv = tvd.ImageFolder(str(folder))
+    except FileNotFoundError as e:  # no class folders, or no images in them
+        raise _not_found("folder", folder, layout, downloadable=False, extra=f"({e})") from e
+    size = image_size or 32
+    images = np.empty((len(tv.samples), size, size, 3), dtype=np.uint8)
+    for i, (path, _) in enumerate(tv.samples):  # file decoding is per image by nature
+        with Image.open(path) as im:
+            images[i] = np.asarray(ImageOps.fit(im.convert("RGB"), (size, size), Image.Resampling.BICUBIC))
+    labels = torch.tensor([t for _, t in tv.samples], dtype=torch.int64)
+    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    return ImageDataset(tensor, labels, list(tv.classes), name=f"folder:{folder.name}")
+
+
+def load_npz(path: str | Path, split: str = "train") -> ImageDataset:
+    """Load images from a ``.npz`` file.
+
+    The file holds ``{split}_images`` uint8 ``(N, H, W, 3)`` (HWC; ``(N, 3, H, W)`` is accepted
+    too) and ``{split}_labels`` int ``(N,)``, or plain ``images`` / ``labels`` when it has no
+    splits; optionally ``classes`` (str ``(C,)``). This is the format of the course's
+    ``cifar10-subset.npz``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise _not_found(
+            "npz",
+            path.parent,
+            f"the file '{path.name}'",
+            downloadable=False,
+            extra="Pass root= the path of an .npz file with {split}_images (N,H,W,3) uint8 and {split}_labels.",
+        )
+    with np.load(path, allow_pickle=False) as z:
+        keys = set(z.files)
+        if f"{split}_images" in keys:
+            img_key, lab_key = f"{split}_images", f"{split}_labels"
+        elif "images" in keys:
+            img_key, lab_key = "images", "labels"
+        else:
+            raise ValueError(
+                f"{path.name} has no '{split}_images' (nor plain 'images') array; it holds {sorted(keys)}. "
+                "Choose a split that exists."
+            )
+        if lab_key not in keys:
+            raise ValueError(f"{path.name} has '{img_key}' but no '{lab_key}'; add the labels array.")
+        arr, lab = z[img_key], z[lab_key]
+        classes = [str(c) for c in z["classes"]] if "classes" in keys else None
+    if arr.dtype != np.uint8 or arr.ndim != 4 or 3 not in (arr.shape[1], arr.shape[3]):
+        raise ValueError(
+            f"'{img_key}' in {path.name} must be uint8 (N, H, W, 3), got {arr.dtype} {arr.shape}."
+        )
+    images = torch.from_numpy(arr)
+    if arr.shape[3] == 3:  # HWC (the documented format); otherwise it is already CHW
+        images = images.permute(0, 3, 1, 2)
+    labels = torch.from_numpy(np.asarray(lab)).long().reshape(-1)
+    if classes is None:
+        classes = [str(c) for c in range(int(labels.max()) + 1 if labels.numel() else 0)]
+    return ImageDataset(images.contiguous(), labels, classes, name=f"npz:{path.stem}")
+
+
+def _load_npz(root: Path, split: str, **kw: Any) -> ImageDataset:
+    kw.pop("download", None)
+    _no_kwargs("npz", kw)
+    return load_npz(root, split)
+
+
+_LOADERS: dict[str, Callable[..., ImageDataset]] = {
+    "cifar10": _torchvision_cifar("cifar10"),
+    "cifar100": _torchvision_cifar("cifar100"),
+    "stl10": _load_stl10,
+    "folder": _load_folder,
+    "npz": _load_npz,
+}
+
+
+def load_dataset(
+    name: str,
+    root: str | Path = "data",
+    split: str = "train",
+    *,
+    download: bool = False,
+    image_size: int | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    **kw: Any,
+) -> ImageDataset:
+    """Load a dataset split into memory as uint8 ``(N, 3, H, W)`` images with int64 labels.
+
+    Args:
+        name: one of :data:`DATASETS`.
+        root: data directory (torchvision datasets, ``folder``), or the ``.npz`` file (``npz``);
+            unused by ``shapes``.
+        split: e.g. ``"train"`` / ``"test"``; STL-10 also has ``"unlabeled"`` and
+            ``"train+unlabeled"`` (labels ``-1``).
+        download: fetch a missing torchvision dataset into ``root`` (``cifar10``, ``cifar100``,
+            ``stl10``); without it a missing dataset raises :class:`DatasetNotFoundError`.
+        image_size: resize to this side (antialiased) when it differs; ``shapes`` renders at
+            this size directly (default 32), ``folder`` loads at it (default 32).
+        n: keep a seeded random subset of ``n`` images (``shapes``: generate ``n``, default
+            10,000 train / 2,000 test).
+        seed: seed of the subset (and of the Shapes generator).
+        **kw: dataset options: ``shapes`` takes :func:`make_shapes`'s (``bias``, ``scene``,
+            ``backgrounds``, ...), ``stl10`` takes ``folds``.
+
+    Returns:
+        An :class:`ImageDataset` on the CPU.
+
+    Example:
+        >>> train = load_dataset("shapes", split="train", n=1000, bias=0.9)
+        >>> len(train), train.classes[:3]
+        (1000, ['circle', 'square', 'triangle'])
+    """
+    if not isinstance(name, str) or name.lower() not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}.")
+    name = name.lower()
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a positive int or None (all images), got {n!r}.")
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 8):
+        raise ValueError(
+            f"image_size must be an int >= 8 or None (keep the native size), got {image_size!r}."
+        )
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
+    root = Path(root).expanduser()
+    if name == "shapes":
+        return _load_shapes(root, split, n=n, image_size=image_size, seed=seed, download=download, **kw)
+    if name == "folder":
+        ds = _LOADERS[name](root, split, image_size=image_size, **kw)
+    else:
+        ds = _LOADERS[name](root, split, download=download, **kw)
+    if n is not None:
+        ds = random_subset(ds, n, seed)
+    if image_size is not None and ds.images.shape[-2:] != (image_size, image_size):
+        ds = ImageDataset(resize_images(ds.images, image_size), ds.labels, ds.classes, ds.factors, ds.name)
+    return ds

@@ -1,0 +1,125 @@
+"""Linear probes on frozen features: the standard measure of representation quality.
+
+A logistic-regression classifier W h + b is trained with full-batch-free mini-batch AdamW on
+features that were extracted once, so a probe on 50,000 CIFAR features takes seconds on a GPU
+and well under a minute on a CPU.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cssl_edu._validation import check_matrix
+
+
+def _standardise(train: Tensor, *others: Tensor) -> list[Tensor]:
+    mu, sd = train.mean(0, keepdim=True), train.std(0, keepdim=True).clamp_min(1e-6)
+    return [(t - mu) / sd for t in (train, *others)]
+
+
+def linear_probe(
+    train_features: Tensor,
+    train_labels: Tensor,
+    test_features: Tensor,
+    test_labels: Tensor,
+    *,
+    epochs: int = 100,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-4,
+    batch_size: int = 1024,
+    num_classes: int | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Train a linear classifier on (standardised) frozen features; return train and test accuracy.
+
+    Args:
+        train_features: (N, D); train_labels: (N,) int64 (rows with label < 0 are dropped).
+        test_features: (M, D); test_labels: (M,).
+        epochs, lr, weight_decay, batch_size: AdamW with a cosine schedule.
+        seed: fixes the initialisation and the mini-batch order.
+
+    Returns:
+        ``{"train_acc": …, "test_acc": …}`` in [0, 1].
+    """
+    check_matrix(train_features, "train_features")
+    check_matrix(test_features, "test_features")
+    keep = train_labels >= 0
+    x, y = train_features[keep].float(), train_labels[keep].to(train_features.device)
+    if y.numel() == 0:
+        raise ValueError("linear_probe needs labelled training features (label ≥ 0).")
+    xt, yt = test_features.float(), test_labels.to(test_features.device)
+    x, xt = _standardise(x, xt)
+    c = int(num_classes if num_classes is not None else int(torch.cat([y, yt]).max()) + 1)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    w = torch.nn.Linear(x.shape[1], c).to(x.device)
+    with torch.no_grad():
+        w.weight.copy_(torch.randn(w.weight.shape, generator=g) * 0.01)
+        w.bias.zero_()
+    opt = torch.optim.AdamW(w.parameters(), lr=lr, weight_decay=weight_decay)
+    steps_per_epoch = max(1, -(-x.shape[0] // batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
+    for _ in range(epochs):
+        perm = torch.randperm(x.shape[0], generator=g).to(x.device)
+        for start in range(0, x.shape[0], batch_size):
+            idx = perm[start : start + batch_size]
+            loss = F.cross_entropy(w(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    with torch.no_grad():
+        train_acc = float((w(x).argmax(1) == y).float().mean())
+        test_acc = float((w(xt).argmax(1) == yt).float().mean())
+    return {"train_acc": train_acc, "test_acc": test_acc}
+
+
+def balanced_subset(labels: Tensor, fraction: float, seed: int = 0) -> Tensor:
+    """Indices of ⌈fraction · n_c⌉ (≥ 1) random examples of every class c (labels ≥ 0 only)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}.")
+    y = labels.cpu()
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    for c in torch.unique(y[y >= 0]).tolist():
+        idx = (y == c).nonzero().flatten()
+        n = max(1, int(-(-fraction * idx.numel() // 1)))
+        keep.append(idx[torch.randperm(idx.numel(), generator=g)[:n]])
+    return torch.cat(keep)
+
+
+def label_fraction_probe(
+    train_features: Tensor,
+    train_labels: Tensor,
+    test_features: Tensor,
+    test_labels: Tensor,
+    fractions: tuple[float, ...] = (0.01, 0.1, 1.0),
+    *,
+    seed: int = 0,
+    **probe_kwargs: float | int,
+) -> dict[float, float]:
+    """Linear-probe test accuracy when only a class-balanced fraction of the labels is available.
+
+    For each fraction f, ⌈f · n_c⌉ labelled examples of every class c are kept (at least one),
+    chosen with a fixed seed; the probe trains on those alone.
+
+    Returns:
+        ``{fraction: test accuracy}``.
+    """
+    for f in fractions:
+        if not 0 < f <= 1:
+            raise ValueError(f"label fractions must be in (0, 1], got {f}.")
+    out: dict[float, float] = {}
+    for f in fractions:
+        sel = balanced_subset(train_labels, f, seed).to(train_features.device)
+        res = linear_probe(
+            train_features[sel],
+            train_labels.to(train_features.device)[sel],
+            test_features,
+            test_labels,
+            seed=seed,
+            **probe_kwargs,  # type: ignore[arg-type]
+        )
+        out[f] = res["test_acc"]
+    return out

@@ -1,0 +1,100 @@
+"""Supervised contrastive loss, L_out form (Khosla et al. 2020, eq. 2).
+
+Stack the V views of N images into A = N·V anchors with L2-normalised features z_a. For
+anchor a, P(a) is the set of its positives (every other row with the same label — other
+views of the same image included), and every other row is in its denominator:
+
+    L = (1/|A'|) Σ_{a ∈ A'} −(1/|P(a)|) Σ_{p ∈ P(a)} log [ exp(z_a·z_p/τ) / Σ_{k ≠ a} exp(z_a·z_k/τ) ]
+
+where A' holds the anchors with at least one positive (an anchor whose label appears once
+in a single-view batch has none and is left out — no 0/0). Without labels, P(a) is the
+other views of the same image and, for V = 2, L is exactly NT-Xent.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cssl_edu._validation import check_finite, check_temperature
+
+
+def supcon(
+    features: Tensor, labels: Tensor | None = None, temperature: float = 0.1, mask: Tensor | None = None
+) -> Tensor:
+    """SupCon L_out over the N·V anchors of a batch.
+
+    Args:
+        features: (N, V, d) — V views of N images (normalised here).
+        labels: optional (N,) integer class labels.
+        temperature: τ > 0 (0.1 in the paper).
+        mask: optional (N, N) positive mask, mask[i, j] true when image j is a positive for
+            image i (not together with ``labels``). With neither, each image is its own class.
+
+    Returns:
+        scalar float32 (float64 for float64 inputs).
+
+    Raises:
+        ValueError: bad shapes, τ ≤ 0, non-finite input, or no anchor has any positive.
+
+    Example:
+        >>> f, y = torch.randn(8, 2, 16), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+        >>> supcon(f, y, temperature=0.1).shape
+        torch.Size([])
+    """
+    if not isinstance(features, Tensor) or features.dim() != 3:
+        shape = tuple(features.shape) if isinstance(features, Tensor) else type(features).__name__
+        raise ValueError(
+            f"features must have shape (N, V, d) (images, views, dim), got {shape}; for one view use f.unsqueeze(1)."
+        )
+    if not features.is_floating_point():
+        raise ValueError(f"features must be a floating-point tensor, got dtype {features.dtype}.")
+    n, v, _ = features.shape
+    t = check_temperature(temperature)
+    check_finite(features, "features")
+    if labels is not None and mask is not None:
+        raise ValueError("pass either labels or mask, not both.")
+    if labels is not None:
+        if labels.shape != (n,):
+            raise ValueError(f"labels must have shape (N,) = ({n},), got {tuple(labels.shape)}.")
+        same = labels.view(-1, 1) == labels.view(1, -1)
+    elif mask is not None:
+        if mask.shape != (n, n):
+            raise ValueError(f"mask must have shape (N, N) = ({n}, {n}), got {tuple(mask.shape)}.")
+        same = mask.bool()
+    else:
+        same = torch.eye(n, dtype=torch.bool, device=features.device)
+    same = same.to(features.device)
+
+    z = F.normalize(features.transpose(0, 1).reshape(v * n, -1), dim=1)  # row v·N + i is view v of image i
+    logits = (z * (1.0 / t)) @ z.T
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    eye = torch.eye(v * n, dtype=torch.bool, device=z.device)
+    logits = logits.masked_fill(eye, float("-inf"))
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    pos = same.repeat(v, v) & ~eye  # (VN, VN)
+    n_pos = pos.sum(1)
+    has_pos = n_pos > 0
+    if not bool(has_pos.any()):
+        raise ValueError(
+            "no anchor has a positive: every label appears once and there is a single view. "
+            "Use two or more views, or batches with repeated labels."
+        )
+    mean_log_prob = torch.where(pos, log_prob, torch.zeros_like(log_prob)).sum(1)[has_pos] / n_pos[has_pos]
+    return -mean_log_prob.mean()
+
+
+class SupCon(nn.Module):
+    """Module form of :func:`supcon`: ``SupCon(0.1)(features, labels)``."""
+
+    def __init__(self, temperature: float = 0.1) -> None:
+        super().__init__()
+        self.temperature = check_temperature(temperature)
+
+    def forward(self, features: Tensor, labels: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        return supcon(features, labels, self.temperature, mask)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"

@@ -1,0 +1,133 @@
+"""Distance-based losses: the margin contrastive loss and the triplet loss.
+
+- **Margin contrastive** (Hadsell, Chopra & LeCun 2006): for a pair at Euclidean distance
+  d with y = 1 if similar, L = y·½d² + (1 − y)·½·max(0, m − d)²: pull similar pairs
+  together, push dissimilar ones apart until they are m away.
+- **Triplet** (Schroff, Kalenichenko & Philbin 2015, FaceNet): for anchor a, positive p
+  (same label) and negative n, L = max(0, d(a, p) − d(a, n) + m).
+  *batch-all* averages over every valid triplet of the batch whose loss is > 0;
+  *batch-hard* (Hermans, Beyer & Leibe 2017) takes, per anchor, the farthest positive and
+  the closest negative and averages over anchors that have both.
+
+Distances come from one (N, N) matrix; batch-all forms the (N, N, N) triplet tensor, which
+is fine at course batch sizes (N = 256 → 16.8 M entries) but cubic in N.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from cssl_edu._validation import check_finite, check_matrix, check_same_shape
+
+_EPS = 1e-12
+
+
+def _safe_sqrt(sq: Tensor) -> Tensor:
+    """√x with a zero (not infinite) gradient at x = 0."""
+    ok = sq > _EPS
+    return torch.where(ok, torch.sqrt(torch.where(ok, sq, torch.ones_like(sq))), torch.zeros_like(sq))
+
+
+def pairwise_distances(x: Tensor, squared: bool = False) -> Tensor:
+    """(N, d) → (N, N) Euclidean (or squared) distances, exactly 0 on the diagonal."""
+    sq = (x.unsqueeze(1) - x.unsqueeze(0)).pow(2).sum(-1)
+    return sq if squared else _safe_sqrt(sq)
+
+
+def margin_contrastive_loss(x1: Tensor, x2: Tensor, same: Tensor, margin: float = 1.0) -> Tensor:
+    """Hadsell et al. 2006. x1, x2: (N, d) pairs; same: (N,) 1/True for similar pairs. Mean over pairs.
+
+    Example:
+        >>> a, b = torch.zeros(2, 2), torch.tensor([[0.0, 0.5], [0.0, 0.5]])
+        >>> float(margin_contrastive_loss(a, b, torch.tensor([1, 0]), margin=1.0))
+        0.125
+    """
+    check_matrix(x1, "x1")
+    check_same_shape(x1, x2, "x1", "x2")
+    if same.shape != (x1.shape[0],):
+        raise ValueError(f"same must have shape (N,) = ({x1.shape[0]},), got {tuple(same.shape)}.")
+    if margin <= 0:
+        raise ValueError(f"margin must be > 0, got {margin}.")
+    d = _safe_sqrt((x1 - x2).pow(2).sum(1))
+    y = same.to(d.dtype)
+    return (y * 0.5 * d.pow(2) + (1 - y) * 0.5 * F.relu(margin - d).pow(2)).mean()
+
+
+def triplet_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    margin: float = 0.2,
+    mining: str = "batch_all",
+    squared: bool = False,
+    normalize: bool = False,
+) -> Tensor:
+    """Triplet loss over all triplets of a batch (``batch_all``) or the hardest per anchor (``batch_hard``).
+
+    Args:
+        embeddings: (N, d).
+        labels: (N,) integer labels.
+        margin: m > 0.
+        mining: ``"batch_all"`` (mean over the triplets with positive loss; 0 when there are
+            none) or ``"batch_hard"`` (mean over anchors with a positive and a negative).
+        squared: use squared Euclidean distances.
+        normalize: L2-normalise the embeddings first.
+
+    Returns:
+        a scalar tensor.
+    """
+    check_matrix(embeddings, "embeddings", min_rows=2)
+    check_finite(embeddings, "embeddings")
+    if labels.shape != (embeddings.shape[0],):
+        raise ValueError(
+            f"labels must have shape (N,) = ({embeddings.shape[0]},), got {tuple(labels.shape)}."
+        )
+    if margin <= 0:
+        raise ValueError(f"margin must be > 0, got {margin}.")
+    if mining not in ("batch_all", "batch_hard"):
+        raise ValueError(f"mining must be 'batch_all' or 'batch_hard', got {mining!r}.")
+    x = F.normalize(embeddings, dim=1) if normalize else embeddings
+    dist = pairwise_distances(x, squared)
+    labels = labels.to(x.device)
+    same = labels.view(-1, 1) == labels.view(1, -1)
+    eye = torch.eye(len(labels), dtype=torch.bool, device=x.device)
+    pos_mask, neg_mask = same & ~eye, ~same
+    if mining == "batch_all":
+        valid = pos_mask.unsqueeze(2) & neg_mask.unsqueeze(1)  # (a, p, n)
+        losses = F.relu(dist.unsqueeze(2) - dist.unsqueeze(1) + margin)
+        active = valid & (losses > 0)
+        count = active.sum()
+        if count == 0:
+            return (dist * 0).sum()  # keeps the graph; zero loss and gradient
+        return torch.where(active, losses, torch.zeros_like(losses)).sum() / count
+    hardest_pos = torch.where(pos_mask, dist, torch.full_like(dist, float("-inf"))).amax(1)
+    hardest_neg = torch.where(neg_mask, dist, torch.full_like(dist, float("inf"))).amin(1)
+    ok = pos_mask.any(1) & neg_mask.any(1)
+    if not bool(ok.any()):
+        raise ValueError("batch_hard needs at least one anchor with a positive and a negative in the batch.")
+    return F.relu(hardest_pos[ok] - hardest_neg[ok] + margin).mean()
+
+
+class TripletLoss(nn.Module):
+    """Module form of :func:`triplet_loss`."""
+
+    def __init__(
+        self, margin: float = 0.2, mining: str = "batch_all", squared: bool = False, normalize: bool = False
+    ) -> None:
+        super().__init__()
+        self.margin, self.mining, self.squared, self.normalize = margin, mining, squared, normalize
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
+        return triplet_loss(embeddings, labels, self.margin, self.mining, self.squared, self.normalize)
+
+
+class MarginContrastiveLoss(nn.Module):
+    """Module form of :func:`margin_contrastive_loss`."""
+
+    def __init__(self, margin: float = 1.0) -> None:
+        super().__init__()
+        self.margin = margin
+
+    def forward(self, x1: Tensor, x2: Tensor, same: Tensor) -> Tensor:
+        return margin_contrastive_loss(x1, x2, same, self.margin)

@@ -1,0 +1,31 @@
+"""Self-supervised methods. Each registers itself by name for ``build_method`` and the CLI."""
+
+from cssl_edu.methods.base import METHODS, Method, build_method, register
+from cssl_edu.methods.byol import BYOL
+from cssl_edu.methods.memory_bank import MemoryBank, MemoryBankMethod
+from cssl_edu.methods.moco import MoCHi, MoCo
+from cssl_edu.methods.momentum import cosine_momentum, make_target, momentum_update
+from cssl_edu.methods.queue import KeyQueue
+from cssl_edu.methods.simclr import SimCLR
+from cssl_edu.methods.simsiam import SimSiam
+from cssl_edu.methods.supcon import SupConMethod, Supervised
+
+__all__ = [
+    "BYOL",
+    "METHODS",
+    "KeyQueue",
+    "MemoryBank",
+    "MemoryBankMethod",
+    "Method",
+    "MoCHi",
+    "MoCo",
+    "SimCLR",
+    "SimSiam",
+    "SupConMethod",
+    "Supervised",
+    "build_method",
+    "cosine_momentum",
+    "make_target",
+    "momentum_update",
+    "register",
+]

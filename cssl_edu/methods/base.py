@@ -1,0 +1,69 @@
+"""The interface every method implements, and the registry the trainer and CLI use.
+
+A method owns its encoder (``backbone``), its heads and its loss. The trainer hands it the
+augmented views of a batch; the method returns a dict with a scalar ``"loss"`` (and any
+metrics worth logging). Methods with state outside the gradient step (momentum encoders,
+queues, memory banks) update it in :meth:`Method.on_train_step_end`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import Tensor, nn
+
+METHODS: dict[str, Callable[..., Method]] = {}
+
+
+class Method(nn.Module):
+    """Base class: ``backbone`` + ``n_views`` + ``forward(views, labels, indices) -> {"loss": …}``."""
+
+    n_views: int = 2
+    #: whether ``forward`` needs the labels (supervised methods); the trainer then refuses unlabeled data
+    needs_labels: bool = False
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        if not hasattr(backbone, "feature_dim"):
+            raise ValueError("backbone must expose .feature_dim (use cssl_edu.models.build_backbone).")
+        self.backbone = backbone
+        #: the epoch in progress (0-based), set by the trainer; methods with warm-ups read it
+        self.current_epoch = 0
+
+    def forward(
+        self, views: list[Tensor], labels: Tensor, indices: Tensor
+    ) -> dict[str, Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def on_train_step_end(self, step: int, progress: float) -> None:
+        """Called after each optimiser step; ``progress`` ∈ [0, 1] is the fraction of training done."""
+
+    def _check_views(self, views: list[Tensor]) -> None:
+        if len(views) != self.n_views:
+            raise ValueError(f"{type(self).__name__} expects {self.n_views} views, got {len(views)}.")
+
+
+def register(name: str) -> Callable[[Callable[..., Method]], Callable[..., Method]]:
+    """Class decorator: make a method available as ``build_method(name, …)`` and on the CLI."""
+
+    def deco(cls: Callable[..., Method]) -> Callable[..., Method]:
+        METHODS[name] = cls
+        return cls
+
+    return deco
+
+
+def build_method(name: str, backbone: nn.Module, **kwargs: Any) -> Method:
+    """Instantiate the method registered as ``name`` around ``backbone``.
+
+    Keyword arguments the method does not take are ignored, so one config can drive any method.
+    """
+    import inspect
+
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}.")
+    cls = METHODS[name]
+    params = inspect.signature(cls).parameters
+    accepted = {k: v for k, v in kwargs.items() if k in params and v is not None}
+    return cls(backbone, **accepted)

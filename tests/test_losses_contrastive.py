@@ -1,0 +1,381 @@
+"""InfoNCE, SupCon, MoCHi mixing, the debiased loss, triplet and margin losses — each against an
+independent float64 reference written from its paper's formula with plain loops."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cssl_edu.losses import (
+    debiased_nt_xent,
+    info_nce,
+    margin_contrastive_loss,
+    mix_hard_negatives,
+    nt_xent,
+    supcon,
+    triplet_loss,
+)
+
+f64 = torch.float64
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    return v / v.norm()
+
+
+# --------------------------------------------------------------------------- references
+def ref_info_nce(q, k, negs, tau, extra=None):
+    total = 0
+    for n in range(q.shape[0]):
+        qn = _unit(q[n])
+        logits = [qn @ _unit(k[n]) / tau]
+        if negs is not None:
+            logits += [qn @ _unit(negs[j]) / tau for j in range(negs.shape[0])]
+        if extra is not None:
+            logits += [qn @ _unit(extra[n, m]) / tau for m in range(extra.shape[1])]
+        ex = [torch.exp(x) for x in logits]
+        total = total - torch.log(ex[0] / sum(ex))
+    return total / q.shape[0]
+
+
+def ref_supcon(features, labels, tau):
+    n, v, _ = features.shape
+    rows = [(i, a) for a in range(v) for i in range(n)]
+    z = {r: _unit(features[r[0], r[1]]) for r in rows}
+    losses = []
+    for r in rows:
+        pos = [p for p in rows if p != r and labels[p[0]] == labels[r[0]]]
+        if not pos:
+            continue
+        den = sum(torch.exp(z[r] @ z[k] / tau) for k in rows if k != r)
+        losses.append(-sum(torch.log(torch.exp(z[r] @ z[p] / tau) / den) for p in pos) / len(pos))
+    return sum(losses) / len(losses)
+
+
+def ref_debiased(z1, z2, tau, tau_plus):
+    n = z1.shape[0]
+    z = [_unit(x) for x in torch.cat([z1, z2])]
+    q = 2 * n - 2
+    total = 0
+    for i in range(2 * n):
+        p = (i + n) % (2 * n)
+        pos = torch.exp(z[i] @ z[p] / tau)
+        neg = sum(torch.exp(z[i] @ z[k] / tau) for k in range(2 * n) if k not in (i, p))
+        ng = torch.clamp((neg - tau_plus * q * pos) / (1 - tau_plus), min=q * math.exp(-1 / tau))
+        total = total - torch.log(pos / (pos + ng))
+    return total / (2 * n)
+
+
+def ref_triplet(x, y, margin, mining):
+    n = x.shape[0]
+
+    def d(a, b):
+        return (x[a] - x[b]).pow(2).sum().sqrt()
+
+    if mining == "batch_all":
+        vals = []
+        for a in range(n):
+            for p in range(n):
+                for m in range(n):
+                    if a != p and y[a] == y[p] and y[m] != y[a]:
+                        val = torch.relu(d(a, p) - d(a, m) + margin)
+                        if val > 0:
+                            vals.append(val)
+        return sum(vals) / len(vals) if vals else torch.zeros((), dtype=f64)
+    vals = []
+    for a in range(n):
+        ps = [d(a, p) for p in range(n) if p != a and y[p] == y[a]]
+        ns = [d(a, m) for m in range(n) if y[m] != y[a]]
+        if ps and ns:
+            vals.append(torch.relu(max(ps) - min(ns) + margin))
+    return sum(vals) / len(vals)
+
+
+def _grads_close(ref, got, inputs, rtol=1e-8, atol=1e-10):
+    torch.testing.assert_close(got, ref, rtol=rtol, atol=atol)
+    for gr, gg in zip(torch.autograd.grad(ref, inputs, retain_graph=True), torch.autograd.grad(got, inputs)):
+        torch.testing.assert_close(gg, gr, rtol=rtol, atol=atol)
+
+
+def _randn(*shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g, dtype=f64).requires_grad_()
+
+
+# --------------------------------------------------------------------------- InfoNCE
+@pytest.mark.parametrize(("n", "k", "m", "tau"), [(4, 7, 0, 0.2), (3, 5, 2, 0.07), (5, 1, 3, 1.0)])
+def test_info_nce_matches_reference(n, k, m, tau):
+    q, key, negs = _randn(n, 6, seed=1), _randn(n, 6, seed=2), _randn(k, 6, seed=3)
+    extra = _randn(n, m, 6, seed=4) if m else None
+    inputs = (q, key, negs) + ((extra,) if m else ())
+    _grads_close(ref_info_nce(q, key, negs, tau, extra), info_nce(q, key, negs, tau, extra), inputs)
+
+
+def test_info_nce_gradcheck_extra_only_and_limits():
+    q, key, negs, ex = (
+        _randn(3, 4, seed=5),
+        _randn(3, 4, seed=6),
+        _randn(6, 4, seed=7),
+        _randn(3, 2, 4, seed=8),
+    )
+    assert torch.autograd.gradcheck(lambda a, b, c, e: info_nce(a, b, c, 0.3, e), (q, key, negs, ex))
+    _grads_close(ref_info_nce(q, key, None, 0.3, ex), info_nce(q, key, None, 0.3, ex), (q, key, ex))
+    assert float(info_nce(q, key, negs, 1e6, ex)) == pytest.approx(math.log(1 + 6 + 2), abs=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 20), st.integers(0, 10_000))
+def test_info_nce_invariant_to_negative_order(n, k, seed):
+    q, key, negs = _randn(n, 5, seed=seed), _randn(n, 5, seed=seed + 1), _randn(k, 5, seed=seed + 2)
+    perm = torch.randperm(k, generator=torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(info_nce(q, key, negs[perm], 0.2), info_nce(q, key, negs, 0.2))
+
+
+def test_info_nce_bad_input():
+    q = torch.randn(4, 8)
+    with pytest.raises(ValueError, match="same shape"):
+        info_nce(q, torch.randn(3, 8), torch.randn(5, 8))
+    with pytest.raises(ValueError, match="embedding dimension"):
+        info_nce(q, q, torch.randn(5, 7))
+    with pytest.raises(ValueError, match="extra_negatives"):
+        info_nce(q, q, None, 0.2, torch.randn(4, 8))
+    with pytest.raises(ValueError, match="needs negatives"):
+        info_nce(q, q, None)
+    with pytest.raises(ValueError, match="temperature"):
+        info_nce(q, q, torch.randn(5, 8), 0.0)
+
+
+# --------------------------------------------------------------------------- SupCon
+@pytest.mark.parametrize(("n", "v", "tau"), [(6, 2, 0.1), (5, 3, 0.5), (4, 1, 0.2)])
+def test_supcon_matches_reference(n, v, tau):
+    f = _randn(n, v, 5, seed=n + v)
+    y = torch.tensor([0, 1, 0, 1, 2, 0][:n])
+    _grads_close(ref_supcon(f, y, tau), supcon(f, y, tau), (f,))
+
+
+def test_supcon_without_labels_is_nt_xent_and_gradcheck():
+    f = _randn(7, 2, 6, seed=11)
+    torch.testing.assert_close(supcon(f, None, 0.3), nt_xent(f[:, 0], f[:, 1], 0.3))
+    y = torch.tensor([0, 1, 1, 0, 2, 2, 0])
+    assert torch.autograd.gradcheck(lambda x: supcon(x, y, 0.5), (_randn(7, 2, 3, seed=12),))
+    # a custom mask equal to the label mask gives the same loss
+    torch.testing.assert_close(
+        supcon(f, mask=y.view(-1, 1) == y.view(1, -1), temperature=0.3), supcon(f, y, 0.3)
+    )
+
+
+def test_supcon_anchor_without_positive_is_skipped_not_nan():
+    f = _randn(4, 1, 5, seed=13)
+    y = torch.tensor([0, 0, 1, 2])  # images 2 and 3 have no positive in a single view
+    loss = supcon(f, y, 0.1)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(f.grad).all()
+    torch.testing.assert_close(loss, ref_supcon(f.detach(), y, 0.1))
+    with pytest.raises(ValueError, match="no anchor has a positive"):
+        supcon(f, torch.tensor([0, 1, 2, 3]), 0.1)
+
+
+def test_supcon_bf16_matches_fp32_and_limits():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(64, 2, 32, generator=g)
+    y = torch.randint(0, 5, (64,), generator=g)
+    ref = supcon(f, y, 0.1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = supcon(f, y, 0.1)
+    assert torch.isfinite(low) and float(low) == pytest.approx(float(ref), rel=2e-2)
+    assert float(supcon(f.double(), None, 1e6)) == pytest.approx(math.log(128 - 1), abs=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 8), st.integers(0, 10_000))
+def test_supcon_invariant_to_sample_and_view_permutation(n, seed):
+    f = _randn(n, 2, 4, seed=seed).detach()
+    y = torch.randint(0, 3, (n,), generator=torch.Generator().manual_seed(seed))
+    y[0] = y[1] = 0  # guarantee a positive
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + 1))
+    base = supcon(f, y, 0.2)
+    torch.testing.assert_close(supcon(f[perm], y[perm], 0.2), base)
+    torch.testing.assert_close(supcon(f.flip(1), y, 0.2), base)
+
+
+def test_supcon_agrees_with_pytorch_metric_learning():
+    """PML's SupConLoss on the N·V stacked features with repeated labels is the same L_out."""
+    losses = pytest.importorskip("pytorch_metric_learning.losses")
+    g = torch.Generator().manual_seed(3)
+    f = torch.randn(16, 2, 8, generator=g)
+    y = torch.randint(0, 4, (16,), generator=g)
+    theirs = losses.SupConLoss(temperature=0.1)(f.transpose(0, 1).reshape(32, 8), y.repeat(2))
+    torch.testing.assert_close(supcon(f, y, 0.1), theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_supcon_bad_input():
+    with pytest.raises(ValueError, match=r"\(N, V, d\)"):
+        supcon(torch.randn(4, 8))
+    with pytest.raises(ValueError, match="labels"):
+        supcon(torch.randn(4, 2, 8), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="not both"):
+        supcon(torch.randn(4, 2, 8), torch.zeros(4, dtype=torch.long), mask=torch.ones(4, 4))
+
+
+# --------------------------------------------------------------------------- MoCHi
+def test_mochi_mixes_each_querys_own_hardest_negatives():
+    d, k, n_hard = 12, 12, 3
+    negs = torch.eye(k, d, dtype=f64)  # orthonormal negatives: mixing coefficients are readable
+    # each query points at a different set of 3 negatives: query n is hardest with n*3 .. n*3+2
+    q = torch.zeros(4, d, dtype=f64)
+    for n in range(4):
+        q[n, 3 * n : 3 * n + 3] = torch.tensor([3.0, 2.0, 1.0])
+    out = mix_hard_negatives(
+        q, negs, n_hard=n_hard, s=5, s_prime=4, generator=torch.Generator().manual_seed(0)
+    )
+    assert out.shape == (4, 9, d)
+    torch.testing.assert_close(out.norm(dim=-1), torch.ones(4, 9, dtype=f64))
+    for n in range(4):
+        own = set(range(3 * n, 3 * n + 3))
+        for m in range(5):  # α n_i + (1 − α) n_j: support on exactly two of the query's own hard ones
+            support = set((out[n, m].abs() > 1e-9).nonzero().flatten().tolist())
+            assert len(support) == 2 and support <= own
+            assert bool((out[n, m] >= -1e-12).all())
+        qn = q[n] / q[n].norm()
+        for m in range(5, 9):  # ∝ β q + (1 − β) e_j for one of the query's own e_j, with β ≤ 0.5
+            fits = []
+            for j in own:
+                basis = torch.stack([qn, negs[j]], dim=1)  # (d, 2)
+                c = torch.linalg.lstsq(basis, out[n, m].unsqueeze(1)).solution.flatten()
+                if torch.allclose(basis @ c, out[n, m], atol=1e-9):
+                    fits.append(c)
+            assert fits, "not a mix of the query and one of its own hard negatives"
+            beta_share = fits[0][0] / fits[0].sum()
+            assert -1e-9 <= float(beta_share) <= 0.5 + 1e-9
+
+
+def test_mochi_is_detached_reproducible_and_validated():
+    q = torch.randn(5, 8, requires_grad=True)
+    negs = torch.randn(20, 8, requires_grad=True)
+    a = mix_hard_negatives(q, negs, 4, 3, 2, generator=torch.Generator().manual_seed(1))
+    b = mix_hard_negatives(q, negs, 4, 3, 2, generator=torch.Generator().manual_seed(1))
+    assert not a.requires_grad and torch.equal(a, b)
+    with pytest.raises(ValueError, match="n_hard"):
+        mix_hard_negatives(q, negs, 21, 1, 1)
+    with pytest.raises(ValueError, match="n_hard ≥ 2"):
+        mix_hard_negatives(q, negs, 1, 1, 0)
+    with pytest.raises(ValueError, match="≥ 0"):
+        mix_hard_negatives(q, negs, 4, -1, 0)
+    assert mix_hard_negatives(q, negs, 4, 0, 0).shape == (5, 0, 8)
+
+
+def test_mochi_synthetic_points_are_convex_combinations():
+    """Mixes of the query's top-n_hard negatives lie in their span with weights in [0, 1]."""
+    g = torch.Generator().manual_seed(4)
+    q, negs = torch.randn(3, 6, generator=g, dtype=f64), torch.randn(10, 6, generator=g, dtype=f64)
+    out = mix_hard_negatives(q, negs, 2, s=4, s_prime=0, generator=g)
+    qn, nn_ = q / q.norm(dim=1, keepdim=True), negs / negs.norm(dim=1, keepdim=True)
+    top = (qn @ nn_.T).topk(2, dim=1).indices
+    for n in range(3):
+        basis = nn_[top[n]].T  # (d, 2)
+        for m in range(4):
+            coef = torch.linalg.lstsq(basis, out[n, m].unsqueeze(1)).solution.flatten()
+            torch.testing.assert_close(basis @ coef, out[n, m], rtol=1e-8, atol=1e-8)
+            assert bool((coef >= -1e-9).all())  # α, 1 − α ≥ 0 (up to the positive normalisation)
+
+
+# --------------------------------------------------------------------------- debiased
+@pytest.mark.parametrize(("tau", "tau_plus"), [(0.5, 0.1), (0.2, 0.05), (1.0, 0.3)])
+def test_debiased_matches_reference(tau, tau_plus):
+    a, b = _randn(5, 4, seed=21), _randn(5, 4, seed=22)
+    _grads_close(ref_debiased(a, b, tau, tau_plus), debiased_nt_xent(a, b, tau, tau_plus), (a, b))
+
+
+def test_debiased_with_zero_prior_is_nt_xent_and_stable():
+    a, b = _randn(6, 5, seed=23), _randn(6, 5, seed=24)
+    torch.testing.assert_close(debiased_nt_xent(a, b, 0.3, 0.0), nt_xent(a, b, 0.3))
+    z = torch.ones(8, 4)
+    assert torch.isfinite(debiased_nt_xent(z, z, 0.05, 0.1))
+    with pytest.raises(ValueError, match="tau_plus"):
+        debiased_nt_xent(a, b, 0.5, 1.0)
+
+
+# --------------------------------------------------------------------------- triplet / margin
+@pytest.mark.parametrize("mining", ["batch_all", "batch_hard"])
+def test_triplet_matches_reference(mining):
+    x = _randn(7, 3, seed=31)
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 0])
+    _grads_close(ref_triplet(x, y, 0.5, mining), triplet_loss(x, y, 0.5, mining), (x,))
+
+
+def test_triplet_zero_when_classes_are_separated_and_properties():
+    x = torch.tensor([[0.0, 0.0], [0.1, 0.0], [10.0, 0.0], [10.1, 0.0]], requires_grad=True)
+    y = torch.tensor([0, 0, 1, 1])
+    for mining in ("batch_all", "batch_hard"):
+        loss = triplet_loss(x, y, 1.0, mining)
+        assert float(loss) == 0.0
+        loss.backward()
+        assert torch.isfinite(x.grad).all()
+    # duplicate points (zero distance) have finite gradients
+    z = torch.zeros(4, 3, requires_grad=True)
+    triplet_loss(z, y, 0.2, "batch_hard").backward()
+    assert torch.isfinite(z.grad).all()
+
+
+def test_triplet_agrees_with_pytorch_metric_learning_batch_all():
+    """PML's TripletMarginLoss (all triplets, AvgNonZeroReducer) on Euclidean distances."""
+    losses = pytest.importorskip("pytorch_metric_learning.losses")
+    distances = pytest.importorskip("pytorch_metric_learning.distances")
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(12, 4, generator=g), torch.randint(0, 3, (12,), generator=g)
+    theirs = losses.TripletMarginLoss(margin=0.3, distance=distances.LpDistance(normalize_embeddings=False))(
+        x, y
+    )
+    torch.testing.assert_close(triplet_loss(x, y, 0.3, "batch_all"), theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_margin_contrastive_reference_and_gradcheck():
+    a, b = _randn(6, 3, seed=41), _randn(6, 3, seed=42)
+    same = torch.tensor([1, 0, 1, 0, 0, 1])
+    ref = (
+        sum(
+            0.5 * (a[i] - b[i]).norm() ** 2 if same[i] else 0.5 * torch.relu(2.0 - (a[i] - b[i]).norm()) ** 2
+            for i in range(6)
+        )
+        / 6
+    )
+    _grads_close(ref, margin_contrastive_loss(a, b, same, 2.0), (a, b))
+    assert torch.autograd.gradcheck(lambda u, v: margin_contrastive_loss(u, v, same, 2.0), (a, b))
+    with pytest.raises(ValueError, match="margin"):
+        margin_contrastive_loss(a, b, same, 0.0)
+    with pytest.raises(ValueError, match="same"):
+        margin_contrastive_loss(a, b, same[:3], 1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_family_on_cuda_matches_cpu():
+    g = torch.Generator().manual_seed(0)
+    q, k, negs = (
+        torch.randn(64, 32, generator=g),
+        torch.randn(64, 32, generator=g),
+        torch.randn(4096, 32, generator=g),
+    )
+    torch.testing.assert_close(
+        info_nce(q.cuda(), k.cuda(), negs.cuda()).cpu(), info_nce(q, k, negs), rtol=1e-4, atol=1e-5
+    )
+    f, y = torch.randn(64, 2, 32, generator=g), torch.randint(0, 8, (64,), generator=g)
+    torch.testing.assert_close(supcon(f.cuda(), y.cuda()).cpu(), supcon(f, y), rtol=1e-4, atol=1e-5)
+    with torch.autocast("cuda", dtype=torch.float16):
+        assert torch.isfinite(supcon(f.cuda(), y.cuda(), 0.05))
+        assert torch.isfinite(info_nce(q.cuda(), k.cuda(), negs.cuda(), 0.05))
+
+
+def test_info_nce_negative_mask_drops_exactly_those_negatives():
+    q, key, negs = _randn(3, 4, seed=51), _randn(3, 4, seed=52), _randn(5, 4, seed=53)
+    mask = torch.zeros(3, 5, dtype=torch.bool)
+    mask[1, [0, 3]] = True
+    got = info_nce(q, key, negs, 0.2, negative_mask=mask)
+    keep = [torch.tensor([j for j in range(5) if not mask[n, j]]) for n in range(3)]
+    ref = sum(ref_info_nce(q[n : n + 1], key[n : n + 1], negs[keep[n]], 0.2) for n in range(3)) / 3
+    _grads_close(ref, got, (q, key, negs))
+    with pytest.raises(ValueError, match="negative_mask"):
+        info_nce(q, key, negs, 0.2, negative_mask=mask[:, :4])
