@@ -1,9 +1,11 @@
-"""The ``cssl-edu`` command line: ``train``, ``eval``, ``demo``.
+"""The ``cssl-edu`` command line: ``train``, ``eval``, ``demo``, ``course``.
 
 cssl-edu demo                                   # SimCLR on built-in Shapes, CPU-sized, ~3 min
 cssl-edu train --method simclr --dataset cifar10 --download --epochs 200
 cssl-edu train --config my_run.yaml --resume
 cssl-edu eval runs/simclr-cifar10/last.pt
+cssl-edu course list                            # the lessons, with titles and time estimates
+cssl-edu course copy my-course --exercises      # the course out of the installed package
 """
 
 from __future__ import annotations
@@ -245,15 +247,196 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-root", default="data")
     p.set_defaults(func=cmd_demo)
+
+    _add_course_parser(sub)
+    return parser
+
+
+# ---------------------------------------------------------------------------- course
+
+
+def _course_kinds(args: argparse.Namespace, default: tuple[str, ...]) -> tuple[str, ...]:
+    chosen = tuple(k for k in ("notebooks", "exercises", "solutions") if getattr(args, k, False))
+    return chosen or default
+
+
+def cmd_course_make_exercises(args: argparse.Namespace) -> int:
+    from cssl_edu.course import make_exercises
+
+    report = make_exercises(Path(args.solutions), Path(args.exercises), check=args.check)
+    if args.check:
+        if report.in_sync:
+            print(f"{args.exercises}/ is in sync with {args.solutions}/ ({len(report.unchanged)} notebooks)")
+            return 0
+        for p in report.differing:
+            print(f"differs from what `cssl-edu course make-exercises` generates: {p}", file=sys.stderr)
+        for p in report.stale:
+            print(f"has no solution notebook (delete it?): {p}", file=sys.stderr)
+        print(
+            f"{args.exercises}/ differs from what the command generates; run "
+            f"`cssl-edu course make-exercises --solutions {args.solutions} --exercises {args.exercises}`.",
+            file=sys.stderr,
+        )
+        return 1
+    for p in report.written:
+        print(f"wrote {p}")
+    print(f"{len(report.written)} written, {len(report.unchanged)} unchanged")
+    for p in report.stale:
+        print(f"warning: {p} has no solution notebook", file=sys.stderr)
+    return 0
+
+
+def cmd_course_list(args: argparse.Namespace) -> int:
+    from cssl_edu.course import course_root, format_lessons, list_lessons
+
+    if args.dir:
+        folders = [Path(args.dir)]
+        if not folders[0].is_dir():
+            raise FileNotFoundError(f"no such folder: {args.dir}")
+    else:
+        root = course_root()
+        folders = [root / k for k in _course_kinds(args, ("notebooks", "exercises", "solutions"))]
+    shown = 0
+    for folder in folders:
+        lessons = list_lessons(folder)
+        if not lessons:
+            continue
+        if shown:
+            print()
+        print(f"{folder}:")
+        print(format_lessons(lessons))
+        shown += 1
+    if not shown:
+        print("no notebooks found in " + ", ".join(str(f) for f in folders), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_course_copy(args: argparse.Namespace) -> int:
+    from cssl_edu.course import copy_course, course_root
+
+    kinds = _course_kinds(args, ("notebooks", "exercises", "solutions"))
+    for folder in copy_course(Path(args.dest), kinds, force=args.force):
+        print(f"copied {folder}")
+    print(f"(from {course_root()})")
+    return 0
+
+
+def cmd_course_html(args: argparse.Namespace) -> int:
+    from cssl_edu.course import render_html
+
+    kinds = _course_kinds(args, ("notebooks",))
+    written = render_html(
+        Path(args.dest),
+        kinds,
+        execute=not args.no_execute,
+        timeout=args.timeout,
+        kernel_name=args.kernel,
+        source=Path(args.source) if args.source else None,
+    )
+    for p in written:
+        print(f"wrote {p}")
+    if not written:
+        print(f"no notebooks found for {', '.join(kinds)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_kind_flags(p: argparse.ArgumentParser, what: str, default: str) -> None:
+    p.add_argument("--notebooks", action="store_true", help=f"{what} the lessons (notebooks/)")
+    p.add_argument("--exercises", action="store_true", help=f"{what} the problem sets to solve (exercises/)")
+    p.add_argument(
+        "--solutions", action="store_true", help=f"{what} the problem sets with solutions (solutions/)"
+    )
+    p.epilog = f"Without any of --notebooks/--exercises/--solutions: {default}. The flags combine."
+
+
+def _add_course_parser(sub: Any) -> None:
+    course = sub.add_parser(
+        "course",
+        help="the course notebooks: list, copy, render to HTML, generate exercises",
+        description="Work with the course: lessons (notebooks/), problem sets with solutions "
+        "(solutions/) and the exercises generated from them (exercises/). Installed from a wheel, "
+        "the course ships inside the package; from a source checkout, the repository's folders are used.",
+    )
+    csub = course.add_subparsers(
+        dest="course_command", required=True, metavar="{list,copy,html,make-exercises}"
+    )
+
+    p = csub.add_parser(
+        "list",
+        help="the lessons with their titles and time estimates",
+        description="List notebooks with the title and CPU/GPU minutes from their metadata "
+        '("cssl_edu": {"title", "minutes_cpu", "minutes_gpu"}), else the first heading or file name.',
+    )
+    _add_kind_flags(p, "list", "list all three folders")
+    p.add_argument("--dir", help="list the notebooks of this folder instead of the installed course")
+    p.set_defaults(func=cmd_course_list)
+
+    p = csub.add_parser(
+        "copy",
+        help="copy the course out of the installed package into DEST",
+        description="Copy the course folders into DEST/notebooks, DEST/exercises, DEST/solutions, "
+        "to work on them outside the installed package.",
+    )
+    p.add_argument("dest", metavar="DEST", help="folder to copy into (created if missing)")
+    _add_kind_flags(p, "copy", "copy all three folders")
+    p.add_argument("--force", action="store_true", help="copy into folders that already hold files")
+    p.set_defaults(func=cmd_course_copy)
+
+    p = csub.add_parser(
+        "html",
+        help="execute the notebooks and render them to HTML in DEST",
+        description="Execute each notebook (nbconvert's ExecutePreprocessor) and render it with the "
+        "HTMLExporter to DEST/<folder>/<name>.html. Exercises run with errors allowed.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("dest", metavar="DEST", help="output folder")
+    _add_kind_flags(p, "render", "render the lessons (notebooks/) only")
+    p.add_argument(
+        "--no-execute", action="store_true", help="render the notebooks as stored, without running them"
+    )
+    p.add_argument("--timeout", type=int, default=1200, help="seconds allowed per cell when executing")
+    p.add_argument("--kernel", default="python3", help="Jupyter kernel used to execute")
+    p.add_argument(
+        "--source", help="folder holding notebooks/, exercises/, solutions/ (default: the installed course)"
+    )
+    p.set_defaults(func=cmd_course_html)
+
+    p = csub.add_parser(
+        "make-exercises",
+        help="generate exercises/ from solutions/ (or check that it is up to date)",
+        description="Turn each solution notebook into an exercise: code between '### BEGIN SOLUTION' and "
+        "'### END SOLUTION' becomes `raise NotImplementedError(...)` (a 'hint: ...' on the BEGIN line goes "
+        "into the message); cells tagged 'hidden-test' or starting with '### HIDDEN TEST' are dropped; "
+        "outputs are cleared. The output is deterministic.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--solutions", default="solutions", metavar="DIR", help="folder of solution notebooks")
+    p.add_argument("--exercises", default="exercises", metavar="DIR", help="folder to write the exercises to")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 listing the exercise files that differ from what would be generated",
+    )
+    p.set_defaults(func=cmd_course_make_exercises)
+
+
+def _course_only_parser() -> argparse.ArgumentParser:
+    """The parser for ``cssl-edu course ...`` alone: it never imports torch, so listing or copying
+    the course starts in a fraction of a second."""
+    parser = argparse.ArgumentParser(prog="cssl-edu")
+    _add_course_parser(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _course_only_parser() if argv[:1] == ["course"] else build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:
         print(f"cssl-edu: error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
