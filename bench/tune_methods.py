@@ -1,7 +1,7 @@
 """Tune each method's CPU-profile settings: short Shapes runs, kNN of trained vs random-init encoder.
 
-This is where the method defaults of the CPU profile (``cssl_edu.config.METHOD_DEFAULTS``) and the
-settings of the slow learning tests come from. Every run uses the CPU profile (ConvNet, Shapes
+This is where the settings of the slow learning tests (``tests/test_methods.py``) and the
+per-method recipes the course notebooks use come from. Every run uses the CPU profile (ConvNet, Shapes
 32 px, batch 256, AdamW) and differs only in the settings swept; the score is the weighted-kNN
 accuracy (k = 50) of the backbone on 1,000 held-out Shapes images, beside the same backbone at
 its random initialisation.
