@@ -99,7 +99,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         type=json.loads,
         default=None,
         metavar="JSON",
-        help="augmentation options as JSON, e.g. '{\"jitter_p\": 0, \"crop\": false}' (see SimCLRAugment)",
+        help='augmentation options as JSON, e.g. \'{"jitter_p": 0, "crop": false}\' (see SimCLRAugment)',
     )
 
 
@@ -236,16 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Trains SimCLR on the built-in Shapes data (no download), then prints the kNN and "
         "linear-probe accuracy of the trained encoder beside a random-init one and saves a plot.",
     )
-    p.add_argument("--out-dir", default="runs/demo")
+    p.add_argument("--out-dir", default="runs/demo", help="where the checkpoint, log and demo.png go")
     p.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
-    p.add_argument("--profile", choices=["cpu", "gpu"], default=None)
-    p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--profile", choices=["cpu", "gpu"], default=None, help="cpu or gpu sizes (default: by device)"
+    )
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, …")
     p.add_argument(
         "--dataset",
         default="shapes",
         help="shapes, or npz with --data-root FILE.npz (e.g. the CIFAR-10 subset)",
     )
-    p.add_argument("--data-root", default="data")
+    p.add_argument("--data-root", default="data", help="dataset folder, or the .npz file for --dataset npz")
     p.set_defaults(func=cmd_demo)
 
     _add_course_parser(sub)

@@ -7,6 +7,7 @@ It answers the course's first question with a measurement: does contrastive trai
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -89,6 +90,8 @@ def run_demo(
     cfg = make_config(
         profile, epochs=epochs, device=device, dataset=dataset, data_root=data_root, out_dir=out_dir
     )
+    if cfg.dataset != "shapes":  # the profile's n_train sizes the built-in Shapes; real data is used whole
+        cfg = dataclasses.replace(cfg, n_train=None)
     print(
         f"cssl-edu demo: SimCLR, {cfg.arch} encoder, {cfg.dataset} ({cfg.n_train or 'all'} train images), "
         f"{cfg.epochs} epochs, profile {cfg.profile}. About 3 minutes on a 2-core CPU."
