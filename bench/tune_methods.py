@@ -60,8 +60,7 @@ GRID: dict[str, list[dict[str, Any]]] = {
     ],
     "supcon": [{"temperature": 0.1}],
     "byol": [
-        {"lr": lr, "method_kwargs": {"momentum": m}}
-        for lr, m in itertools.product((2e-3, 5e-3), (0.9, 0.99))
+        {"lr": lr, "method_kwargs": {"momentum": m}} for lr, m in itertools.product((2e-3, 5e-3), (0.9, 0.99))
     ],
     "simsiam": [
         {"lr": lr, "proj_hidden_dim": 512, "proj_out_dim": d}

@@ -61,13 +61,35 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
+def cpu_threads(cores: int | None = None, load: float | None = None) -> int:
+    """Threads for CPU work: ``$CSSL_EDU_THREADS`` if set, else up to 4 cores, halved on a busy machine.
+
+    PyTorch's CPU kernels spin-wait on their worker threads, so when other processes already
+    keep the cores busy (1-minute load average ``load`` ≥ ``cores - 0.5``) a notebook asking
+    for every core runs several times *slower* than with half of them (measured on a shared
+    2-core machine: 150 vs 470 SimCLR pairs/s). ``cores`` and ``load`` default to the machine's.
+    """
+    env = os.environ.get("CSSL_EDU_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"CSSL_EDU_THREADS must be a positive integer, got {env!r}.")
+        return int(env)
+    n = max(1, min(4, cores if cores is not None else os.cpu_count() or 1))
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # pragma: no cover - Windows has no load average
+            load = 0.0
+    return n if load < n - 0.5 else max(1, n // 2)
+
+
 def setup(seed: int = 0, *, verbose: bool = True) -> NotebookEnv:
     """Seed everything, pick the profile and device, set plotting defaults, print a summary."""
     seed_everything(seed)
     profile = default_profile()
     device = torch.device("cuda" if profile == "gpu" and torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
-        torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+        torch.set_num_threads(cpu_threads())
     try:
         import matplotlib.pyplot as plt
 
@@ -164,3 +186,170 @@ def denormalize(x: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> T
     m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
     s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
     return (x * s + m).clamp(0, 1)
+
+
+# ---------------------------------------------------------------------- data, tables, embeddings
+#: where the course's real CIFAR-10 subset lives on the project's machines, relative to the
+#: folder a notebook runs in (``notebooks/``) and to the repository root
+CIFAR_SUBSET_CANDIDATES: tuple[str, ...] = (
+    "../../shared/data/cifar10-subset.npz",
+    "../shared/data/cifar10-subset.npz",
+)
+
+
+def find_cifar_subset(*candidates: str | os.PathLike[str]) -> Path | None:
+    """Path of the real CIFAR-10 subset (``cifar10-subset.npz``), or ``None`` when it is absent.
+
+    Looks at ``$CSSL_EDU_CIFAR_NPZ`` first (and ``$CSSL_EDU_CIFAR_SUBSET``, the tests' name),
+    then at ``candidates`` (default :data:`CIFAR_SUBSET_CANDIDATES`, relative to the working
+    directory). Notebooks skip their real-image cells when this returns ``None``.
+    """
+    paths: list[str | os.PathLike[str]] = [
+        v for k in ("CSSL_EDU_CIFAR_NPZ", "CSSL_EDU_CIFAR_SUBSET") if (v := os.environ.get(k))
+    ]
+    paths += list(candidates or CIFAR_SUBSET_CANDIDATES)
+    for p in paths:
+        path = Path(p).expanduser()
+        if path.is_file():
+            return path.resolve()
+    return None
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[str] | None = None, floatfmt: str = ".1f") -> str:
+    """A Markdown table of ``rows`` (dicts), floats formatted with ``floatfmt``.
+
+    Args:
+        rows: one dict per row; missing keys print as empty cells.
+        columns: the keys to show, in order (default: the keys of the first row, then any new ones).
+        floatfmt: format spec of float cells.
+
+    Returns:
+        the table as a string (print it, or ``IPython.display.Markdown`` it).
+    """
+    if not rows:
+        raise ValueError("format_table needs at least one row (a list of dicts).")
+    if columns is None:
+        columns = []
+        for r in rows:
+            columns += [k for k in r if k not in columns]
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return format(v, floatfmt)
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def pca_2d(x: Tensor) -> Tensor:
+    """Project (N, D) features onto their first two principal components: (N, 2) float32.
+
+    Centred, computed with an SVD in float64; each component's sign is fixed so that its
+    largest-magnitude loading is positive, so the picture does not flip between runs.
+    """
+    if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[0] < 2:
+        raise ValueError(f"pca_2d needs a (N, D) tensor with N >= 2, got {getattr(x, 'shape', type(x))}.")
+    xc = x.detach().cpu().double()
+    xc = xc - xc.mean(0, keepdim=True)
+    _, _, vh = torch.linalg.svd(xc, full_matrices=False)
+    comps = vh[:2]
+    if comps.shape[0] < 2:  # D == 1: pad with a zero component
+        comps = torch.cat([comps, torch.zeros_like(comps)])
+    signs = torch.sign(comps.gather(1, comps.abs().argmax(1, keepdim=True))).clamp(min=0) * 2 - 1
+    return (xc @ (comps * signs).T).float()
+
+
+def plot_embedding_2d(
+    features: Tensor,
+    labels: Tensor,
+    classes: list[str] | None = None,
+    ax: Any = None,
+    title: str | None = None,
+    max_points: int = 2000,
+):
+    """Scatter the first two principal components of ``features`` (N, D), coloured by ``labels`` (N,)."""
+    import matplotlib.pyplot as plt
+
+    if labels.shape[0] != features.shape[0]:
+        raise ValueError(f"{features.shape[0]} features but {labels.shape[0]} labels; they must match.")
+    f, y = features[:max_points], labels[:max_points].cpu()
+    xy = pca_2d(f)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.5))
+    for c in torch.unique(y).tolist():
+        m = y == c
+        name = classes[c] if classes is not None and 0 <= c < len(classes) else str(c)
+        ax.scatter(xy[m, 0], xy[m, 1], s=6, alpha=0.6, label=name)
+    ax.set(xlabel="principal component 1", ylabel="principal component 2")
+    if title:
+        ax.set_title(title)
+    ax.legend(markerscale=3, fontsize=7, loc="best")
+    return ax
+
+
+def nearest_neighbours(query: Tensor, bank: Tensor, k: int = 8, *, exclude: Tensor | None = None) -> Tensor:
+    """Indices (M, k) of the ``k`` most cosine-similar rows of ``bank`` (N, D) for each query (M, D).
+
+    ``exclude``: optional int64 (M,) bank index to leave out per query (the query itself when
+    the queries come from the bank).
+    """
+    if query.dim() != 2 or bank.dim() != 2 or query.shape[1] != bank.shape[1]:
+        raise ValueError(
+            f"query (M, D) and bank (N, D) must be 2-D with the same D, got {tuple(query.shape)} and {tuple(bank.shape)}."
+        )
+    k_eff = k + (exclude is not None)
+    if not 1 <= k <= bank.shape[0] - (exclude is not None):
+        raise ValueError(f"k must be in [1, {bank.shape[0] - (exclude is not None)}], got {k}.")
+    sim = (
+        torch.nn.functional.normalize(query.float(), dim=1)
+        @ torch.nn.functional.normalize(bank.float(), dim=1).T
+    )
+    if exclude is not None:
+        sim[torch.arange(len(query)), exclude.to(sim.device)] = float("-inf")
+    return sim.topk(k_eff, dim=1).indices[:, :k]
+
+
+def show_retrieval(
+    query_images: Tensor,
+    bank_images: Tensor,
+    neighbours: Tensor,
+    *,
+    correct: Tensor | None = None,
+    title: str | None = None,
+):
+    """A grid: each row is a query image followed by its retrieved neighbours.
+
+    Args:
+        query_images: uint8 (M, 3, H, W).
+        bank_images: uint8 (N, 3, H, W).
+        neighbours: int64 (M, k) indices into ``bank_images`` (e.g. from :func:`nearest_neighbours`).
+        correct: optional bool (M, k): neighbours with the query's label get a green frame, others red.
+        title: figure title.
+    """
+    import matplotlib.pyplot as plt
+
+    m, k = neighbours.shape
+    fig, axes = plt.subplots(m, k + 1, figsize=(1.1 * (k + 1), 1.15 * m + 0.4), squeeze=False)
+    for i in range(m):
+        row = [query_images[i], *bank_images[neighbours[i].cpu()]]
+        for j, img in enumerate(row):
+            a = axes[i, j]
+            a.imshow(img.detach().cpu().permute(1, 2, 0).numpy())
+            a.set_xticks([])
+            a.set_yticks([])
+            if j == 0:
+                a.set_ylabel(f"query {i}", fontsize=7)
+            elif correct is not None:
+                colour = "tab:green" if bool(correct[i, j - 1]) else "tab:red"
+                for s in a.spines.values():
+                    s.set_edgecolor(colour)
+                    s.set_linewidth(2.5)
+    axes[0, 0].set_title("query", fontsize=8)
+    for j in range(1, k + 1):
+        axes[0, j].set_title(f"#{j}", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

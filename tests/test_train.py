@@ -138,7 +138,9 @@ def test_simclr_learns_on_shapes(tmp_path: Path) -> None:
     from cssl_edu.eval import extract_features, knn_accuracy
 
     # the CPU profile's recipe at half its epochs (~30 s on a quiet 2-core CPU)
-    cfg = make_config("cpu", n_train=8192, n_test=500, epochs=6, knn_k=50, knn_every=0, out_dir=str(tmp_path), device="cpu")
+    cfg = make_config(
+        "cpu", n_train=8192, n_test=500, epochs=6, knn_k=50, knn_every=0, out_dir=str(tmp_path), device="cpu"
+    )
     tr = Trainer(cfg, progress=False)
     rand = copy.deepcopy(tr.method.backbone)
     tr.fit()
