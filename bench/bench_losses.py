@@ -9,8 +9,15 @@ so a busy machine slows them all alike.
     python bench/bench_losses.py --device cuda --sizes 1024 8192 32768
     python bench/bench_losses.py --loss nt_xent --sizes 1024 --repeats 30
 
-The "floor" is the bare computation every NT-Xent needs: ``F.normalize`` + one matmul +
-the diagonal mask + ``F.cross_entropy``. Writes ``bench/results/losses-<device>.json`` and
+Each loss has a "floor": the bare computation it needs, written inline — for NT-Xent
+``F.normalize`` + one matmul + the diagonal mask + ``F.cross_entropy``; for SupCon (features
+(N, 2, d), 10 classes, τ = 0.1) the same plus a log-softmax averaged over each anchor's
+positives; for InfoNCE (MoCo: N queries, one key each, a shared queue of 4,096 keys, τ = 0.2)
+normalising q, k and the queue (as the API promises), two matmuls, a concatenation and
+``F.cross_entropy``. lightly has no SupCon loss, so that row compares with
+pytorch-metric-learning (same value as ours); lightly's InfoNCE is its ``NTXentLoss`` with a
+memory bank filled with the same queue (same value as ours on the first call; it then
+enqueues the keys, a cost it pays inside the loss). Writes ``bench/results/losses-<device>.json`` and
 prints a markdown table with each contender's ratio to the floor.
 """
 
@@ -101,6 +108,99 @@ def _pml(n: int, d: int, device: torch.device):
     crit = NTXentLoss(temperature=0.5)
     labels = torch.arange(n).repeat(2).to(device)
     return _fwd_bwd(lambda a, b: crit(torch.cat([a, b]), labels), n, d, device)
+
+
+# ------------------------------------------------------------------ SupCon: features (N, 2, d), 10 classes
+def _supcon_inputs(n: int, d: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(n, 2, d, generator=g).to(device).requires_grad_()
+    labels = torch.randint(0, 10, (n,), generator=g).to(device)
+    return feats, labels
+
+
+def _run(loss_fn: Callable[[], torch.Tensor], *leaves: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        for t in leaves:
+            t.grad = None
+        loss_fn().backward()
+
+    return run
+
+
+@contender("supcon", "floor (normalize+mm+mask+logsumexp+masked mean)")
+def _supcon_floor(n: int, d: int, device: torch.device):
+    feats, labels = _supcon_inputs(n, d, device)
+    lab = labels.repeat(2)
+    eye = torch.eye(2 * n, dtype=torch.bool, device=device)
+    pos = (lab[:, None] == lab[None, :]) & ~eye
+
+    def loss() -> torch.Tensor:
+        z = F.normalize(feats.transpose(0, 1).reshape(2 * n, d), dim=1)
+        logits = (z @ z.T / 0.1).masked_fill(eye, float("-inf"))
+        log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+        return -(log_prob.masked_fill(~pos, 0).sum(1) / pos.sum(1)).mean()
+
+    return _run(loss, feats)
+
+
+@contender("supcon", "cssl_edu supcon")
+def _supcon_ours(n: int, d: int, device: torch.device):
+    from cssl_edu.losses import supcon
+
+    feats, labels = _supcon_inputs(n, d, device)
+    return _run(lambda: supcon(feats, labels, 0.1), feats)
+
+
+@contender("supcon", "pytorch-metric-learning SupConLoss")
+def _supcon_pml(n: int, d: int, device: torch.device):
+    from pytorch_metric_learning.losses import SupConLoss
+
+    crit = SupConLoss(temperature=0.1)
+    feats, labels = _supcon_inputs(n, d, device)
+    return _run(lambda: crit(feats.transpose(0, 1).reshape(2 * n, d), labels.repeat(2)), feats)
+
+
+# ------------------------------------------------------------------ InfoNCE: query, key (N, d), a queue of K keys
+QUEUE = 4096
+
+
+def _info_nce_inputs(n: int, d: int, device: torch.device):
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(n, d, generator=g).to(device).requires_grad_()
+    k = F.normalize(torch.randn(n, d, generator=g), dim=1).to(device)
+    queue = F.normalize(torch.randn(QUEUE, d, generator=g), dim=1).to(device)
+    return q, k, queue
+
+
+@contender("info_nce", "floor (normalize q,k,queue+2 matmuls+cat+CE)")
+def _info_nce_floor(n: int, d: int, device: torch.device):
+    q, k, queue = _info_nce_inputs(n, d, device)
+    target = torch.zeros(n, dtype=torch.long, device=device)
+
+    def loss() -> torch.Tensor:
+        qn, kn, neg = F.normalize(q, dim=1), F.normalize(k, dim=1), F.normalize(queue, dim=1)
+        logits = torch.cat([(qn * kn).sum(1, keepdim=True), qn @ neg.T], dim=1) / 0.2
+        return F.cross_entropy(logits, target)
+
+    return _run(loss, q)
+
+
+@contender("info_nce", "cssl_edu info_nce")
+def _info_nce_ours(n: int, d: int, device: torch.device):
+    from cssl_edu.losses import info_nce
+
+    q, k, queue = _info_nce_inputs(n, d, device)
+    return _run(lambda: info_nce(q, k, queue, 0.2), q)
+
+
+@contender("info_nce", "lightly NTXentLoss (memory bank)")
+def _info_nce_lightly(n: int, d: int, device: torch.device):
+    from lightly.loss import NTXentLoss
+
+    q, k, queue = _info_nce_inputs(n, d, device)
+    crit = NTXentLoss(temperature=0.2, memory_bank_size=(QUEUE, d)).to(device)
+    crit.memory_bank.bank = queue.clone()  # same negatives as ours (the bank then enqueues k each call)
+    return _run(lambda: crit(q, k), q)
 
 
 def _sync(device: torch.device) -> None:
