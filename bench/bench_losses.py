@@ -12,7 +12,8 @@ so a busy machine slows them all alike.
 Each loss has a "floor": the bare computation it needs, written inline — for NT-Xent
 ``F.normalize`` + one matmul + the diagonal mask + ``F.cross_entropy``; for SupCon (features
 (N, 2, d), 10 classes, τ = 0.1) the same plus a log-softmax averaged over each anchor's
-positives; for InfoNCE (MoCo: N queries, one key each, a shared queue of 4,096 keys, τ = 0.2)
+positives; for InfoNCE (MoCo: N queries, one key each, a shared queue of K = 4,096 or 65,536 keys, τ = 0.2;
+losses ``info_nce_k4096`` and ``info_nce_k65536``)
 normalising q, k and the queue (as the API promises), two matmuls, a concatenation and
 ``F.cross_entropy``. lightly has no SupCon loss, so that row compares with
 pytorch-metric-learning (same value as ours); lightly's InfoNCE is its ``NTXentLoss`` with a
@@ -161,46 +162,58 @@ def _supcon_pml(n: int, d: int, device: torch.device):
 
 
 # ------------------------------------------------------------------ InfoNCE: query, key (N, d), a queue of K keys
-QUEUE = 4096
+QUEUE_SIZES = (4096, 65536)  # MoCo v2's CIFAR-size and ImageNet queues
 
 
-def _info_nce_inputs(n: int, d: int, device: torch.device):
+def _info_nce_inputs(n: int, d: int, queue_size: int, device: torch.device):
     g = torch.Generator().manual_seed(0)
     q = torch.randn(n, d, generator=g).to(device).requires_grad_()
     k = F.normalize(torch.randn(n, d, generator=g), dim=1).to(device)
-    queue = F.normalize(torch.randn(QUEUE, d, generator=g), dim=1).to(device)
+    queue = F.normalize(torch.randn(queue_size, d, generator=g), dim=1).to(device)
     return q, k, queue
 
 
-@contender("info_nce", "floor (normalize q,k,queue+2 matmuls+cat+CE)")
-def _info_nce_floor(n: int, d: int, device: torch.device):
-    q, k, queue = _info_nce_inputs(n, d, device)
-    target = torch.zeros(n, dtype=torch.long, device=device)
+def _info_nce_floor(queue_size: int) -> Factory:
+    def factory(n: int, d: int, device: torch.device):
+        q, k, queue = _info_nce_inputs(n, d, queue_size, device)
+        target = torch.zeros(n, dtype=torch.long, device=device)
 
-    def loss() -> torch.Tensor:
-        qn, kn, neg = F.normalize(q, dim=1), F.normalize(k, dim=1), F.normalize(queue, dim=1)
-        logits = torch.cat([(qn * kn).sum(1, keepdim=True), qn @ neg.T], dim=1) / 0.2
-        return F.cross_entropy(logits, target)
+        def loss() -> torch.Tensor:
+            qn, kn, neg = F.normalize(q, dim=1), F.normalize(k, dim=1), F.normalize(queue, dim=1)
+            logits = torch.cat([(qn * kn).sum(1, keepdim=True), qn @ neg.T], dim=1) / 0.2
+            return F.cross_entropy(logits, target)
 
-    return _run(loss, q)
+        return _run(loss, q)
 
-
-@contender("info_nce", "cssl_edu info_nce")
-def _info_nce_ours(n: int, d: int, device: torch.device):
-    from cssl_edu.losses import info_nce
-
-    q, k, queue = _info_nce_inputs(n, d, device)
-    return _run(lambda: info_nce(q, k, queue, 0.2), q)
+    return factory
 
 
-@contender("info_nce", "lightly NTXentLoss (memory bank)")
-def _info_nce_lightly(n: int, d: int, device: torch.device):
-    from lightly.loss import NTXentLoss
+def _info_nce_ours(queue_size: int) -> Factory:
+    def factory(n: int, d: int, device: torch.device):
+        from cssl_edu.losses import info_nce
 
-    q, k, queue = _info_nce_inputs(n, d, device)
-    crit = NTXentLoss(temperature=0.2, memory_bank_size=(QUEUE, d)).to(device)
-    crit.memory_bank.bank = queue.clone()  # same negatives as ours (the bank then enqueues k each call)
-    return _run(lambda: crit(q, k), q)
+        q, k, queue = _info_nce_inputs(n, d, queue_size, device)
+        return _run(lambda: info_nce(q, k, queue, 0.2), q)
+
+    return factory
+
+
+def _info_nce_lightly(queue_size: int) -> Factory:
+    def factory(n: int, d: int, device: torch.device):
+        from lightly.loss import NTXentLoss
+
+        q, k, queue = _info_nce_inputs(n, d, queue_size, device)
+        crit = NTXentLoss(temperature=0.2, memory_bank_size=(queue_size, d)).to(device)
+        crit.memory_bank.bank = queue.clone()  # same negatives as ours (the bank then enqueues k each call)
+        return _run(lambda: crit(q, k), q)
+
+    return factory
+
+
+for _k in QUEUE_SIZES:
+    contender(f"info_nce_k{_k}", "floor (normalize q,k,queue+2 matmuls+cat+CE)")(_info_nce_floor(_k))
+    contender(f"info_nce_k{_k}", "cssl_edu info_nce")(_info_nce_ours(_k))
+    contender(f"info_nce_k{_k}", "lightly NTXentLoss (memory bank)")(_info_nce_lightly(_k))
 
 
 def _sync(device: torch.device) -> None:

@@ -144,18 +144,19 @@ def pretrained(
     out = checkpoint_dir() / f"{name}-{profile}"
     cfg = make_config(profile, out_dir=str(out), **overrides)
     trainer = Trainer(cfg, progress=progress)
-    if not retrain and trainer.last_checkpoint.exists():
+    resume = not retrain
+    if resume and trainer.last_checkpoint.exists():
         try:
             trainer.load(trainer.last_checkpoint)
-        except CheckpointError as e:
+        except CheckpointError as e:  # another run's settings: train afresh (and overwrite it)
             print(f"ignoring {trainer.last_checkpoint}: {e}")
-            trainer = Trainer(cfg, progress=progress)
+            trainer, resume = Trainer(cfg, progress=progress), False
         else:
             if trainer.step >= trainer.total_steps:
                 print(f"loaded {trainer.last_checkpoint} ({trainer.step} steps)")
                 return trainer
     with timer(f"trained {name}"):
-        trainer.fit(resume=not retrain)
+        trainer.fit(resume=resume)
     return trainer
 
 

@@ -473,3 +473,18 @@ def test_experiments_smoke() -> None:
     sup = feature_suppression_experiment((0, 64), n_train=256, n_test=120, epochs=1, batch_size=128)
     assert [r["n_bits"] for r in sup] == [0, 64]
     assert math.isnan(sup[0]["bit_acc"]) and sup[1]["bit_acc"] > 0.5
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_analysis_runs_a_cuda_encoder_on_cpu_data() -> None:
+    from cssl_edu.analysis import encode_with_bits, instance_category_invariance, random_codes
+
+    ds = make_shapes(64, seed=0)
+    enc = random_encoder().cuda()
+    cpu_scores = instance_category_invariance(random_encoder(), ds)
+    gpu_scores = instance_category_invariance(enc, ds)
+    for key, value in cpu_scores.items():
+        assert gpu_scores[key] == pytest.approx(value, abs=1e-3)
+    codes = random_codes(len(ds), 8, seed=0)
+    f = encode_with_bits(enc, ds.images, codes, mean=ds.mean, std=ds.std)
+    assert f.device.type == "cpu" and f.shape[0] == 64

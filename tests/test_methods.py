@@ -350,3 +350,15 @@ def test_build_method_registry_and_errors() -> None:
         build_method("nope", build_backbone("convnet"))
     m = build_method("moco", build_backbone("convnet"), queue_size=8, unknown_option=3, **SMALL)
     assert isinstance(m, MoCo) and m.queue.size == 8
+
+
+def test_negative_cosine_keeps_float64_and_upcasts_half() -> None:
+    from cssl_edu.methods.byol import negative_cosine
+
+    p, z = torch.randn(6, 8, dtype=torch.float64), torch.randn(6, 8, dtype=torch.float64)
+    ref = -((p / p.norm(dim=1, keepdim=True)) * (z / z.norm(dim=1, keepdim=True))).sum(1).mean()
+    assert negative_cosine(p, z).dtype == torch.float64
+    torch.testing.assert_close(negative_cosine(p, z), ref)
+    half = negative_cosine(p.bfloat16(), z.half())
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half.double(), ref, atol=2e-2, rtol=0)

@@ -52,6 +52,32 @@ def test_resume_refuses_a_different_run(tmp_path: Path) -> None:
     Trainer(tiny_cfg(tmp_path, epochs=1), progress=False).fit()
     with pytest.raises(CheckpointError, match="batch_size"):
         Trainer(tiny_cfg(tmp_path, epochs=1, batch_size=32), progress=False).fit(resume=True)
+    # method options and the recipe count too: a MoCo run with another queue is another run
+    with pytest.raises(CheckpointError, match="method_kwargs"):
+        Trainer(tiny_cfg(tmp_path, epochs=1, method_kwargs={"x": 1}), progress=False).load(
+            tmp_path / "last.pt"
+        )
+    with pytest.raises(CheckpointError, match="temperature"):
+        Trainer(tiny_cfg(tmp_path, epochs=1, temperature=0.5), progress=False).load(tmp_path / "last.pt")
+
+
+def test_pretrained_loads_its_own_run_and_retrains_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cssl_edu.notebook import pretrained
+
+    monkeypatch.setenv("CSSL_EDU_CHECKPOINTS", str(tmp_path))
+    kw = {k: v for k, v in vars(tiny_cfg(tmp_path, epochs=1)).items() if k not in ("out_dir", "profile")}
+    first = pretrained("run", profile="cpu", progress=False, **kw)
+    assert first.step == first.total_steps == 4
+    again = pretrained("run", profile="cpu", progress=False, **kw)
+    assert "loaded" in capsys.readouterr().out
+    a, b = first.method.state_dict(), again.method.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # the same name with another temperature: the old checkpoint is ignored and replaced, no error
+    other = pretrained("run", profile="cpu", progress=False, **{**kw, "temperature": 0.5})
+    assert "ignoring" in capsys.readouterr().out and other.step == 4
+    assert load_checkpoint(tmp_path / "run-cpu" / "last.pt")["config"]["temperature"] == 0.5
 
 
 def test_metrics_log_and_config_written(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cssl_edu.analysis.sweeps import module_device
 from cssl_edu.analysis.training import train_encoder
 from cssl_edu.augment import EvalTransform
 from cssl_edu.data import make_shapes
@@ -113,17 +114,21 @@ def encode_with_bits(
     std: tuple[float, float, float],
     batch_size: int = 512,
 ) -> Tensor:
-    """Features (N, D) of uint8 images (N, 3, S, S) with ``codes`` (N, n_bits) pasted (none when None)."""
+    """Features (N, D), on the CPU, of uint8 images (N, 3, S, S) with ``codes`` (N, n_bits) pasted (none when None).
+
+    The images go to the encoder's device batch by batch, so a CUDA encoder works on CPU data.
+    """
     prep = EvalTransform(images.shape[-1], mean=mean, std=std)
+    device = module_device(encoder)
     was_training = encoder.training
     encoder.eval()
     out = []
     try:
         for start in range(0, images.shape[0], batch_size):
-            x = prep(images[start : start + batch_size])
+            x = prep(images[start : start + batch_size].to(device))
             if codes is not None:
-                x = paste_bits(x, codes[start : start + batch_size])
-            out.append(encoder(x).float())
+                x = paste_bits(x, codes[start : start + batch_size].to(device))
+            out.append(encoder(x).float().cpu())
     finally:
         encoder.train(was_training)
     return torch.cat(out)

@@ -46,13 +46,21 @@ def encode(encoder: nn.Module, images: Tensor, *, mean: Stats, std: Stats, batch
     return extract_features(encoder, images, mean=mean, std=std, batch_size=batch_size).cpu()
 
 
+def module_device(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (CPU for a module with neither)."""
+    for t in (*module.parameters(), *module.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
 @torch.no_grad()
 def _forward(encoder: nn.Module, views: Tensor, batch_size: int) -> Tensor:
     """Features (N, D) of already-normalised float views (N, 3, S, S), eval mode, on the CPU."""
+    device = module_device(encoder)
     was_training = encoder.training
     encoder.eval()
     try:
-        return torch.cat([encoder(v).float().cpu() for v in views.split(batch_size)])
+        return torch.cat([encoder(v.to(device)).float().cpu() for v in views.split(batch_size)])
     finally:
         encoder.train(was_training)
 

@@ -28,7 +28,8 @@ def normalized_std(z: Tensor) -> Tensor:
 
 def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
     """Mean of −cos(p_i, z_i) (z is used as given: detach it for a stop-gradient)."""
-    return -F.cosine_similarity(p.float(), z.float(), dim=-1).mean()
+    dtype = torch.promote_types(torch.promote_types(p.dtype, z.dtype), torch.float32)  # fp16/bf16 → fp32
+    return -F.cosine_similarity(p.to(dtype), z.to(dtype), dim=-1).mean()
 
 
 @register("byol")

@@ -43,7 +43,26 @@ from cssl_edu.train.checkpoint import (
 from cssl_edu.train.optim import build_optimizer, warmup_cosine
 
 #: fields that must agree between a checkpoint and the config that resumes it
-RESUME_KEYS = ("method", "arch", "dataset", "image_size", "batch_size", "seed", "n_train", "optimizer")
+RESUME_KEYS = (
+    "method",
+    "arch",
+    "dataset",
+    "image_size",
+    "batch_size",
+    "seed",
+    "n_train",
+    "epochs",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "warmup_epochs",
+    "temperature",
+    "proj_hidden_dim",
+    "proj_out_dim",
+    "strength",
+    "method_kwargs",
+    "augment_kwargs",
+)
 
 
 def resolve_device(device: str = "auto") -> torch.device:

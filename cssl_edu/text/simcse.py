@@ -1,0 +1,173 @@
+"""Unsupervised SimCSE: dropout noise as the augmentation (Gao, Yao & Chen 2021, arXiv:2104.08821).
+
+Pass the same batch of N sentences through an encoder with dropout **twice**: the two dropout
+masks differ, so the outputs z1, z2 ∈ R^{N×d} are two "views" of each sentence. With cosine
+similarities s_ij = z1_i·z2_j / (‖z1_i‖‖z2_j‖), sentence i's positive is column i and the
+other N − 1 columns are its in-batch negatives:
+
+    L = −(1/N) Σ_i log [ exp(s_ii/τ) / Σ_j exp(s_ij/τ) ]  =  cross_entropy(S/τ, [0, 1, …, N−1])
+
+**Relation to the other losses.** This is the *one-directional* InfoNCE: only z1's rows are
+anchors and only z2's rows are candidates. It equals
+``info_nce(z1, z2, negatives=z2, negative_mask=eye(N))`` (each key is masked out of its own
+query's shared negatives). SimCLR's :func:`cssl_edu.losses.nt_xent` differs in two ways: both
+views serve as anchors (the loss is symmetric), and each anchor's candidates also include the
+N − 1 other rows of its *own* view (2N − 2 negatives instead of N − 1). The paper uses τ = 0.05.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from cssl_edu._validation import check_finite, check_matrix, check_same_shape, check_temperature
+
+
+def simcse_loss(z1: Tensor, z2: Tensor, temperature: float = 0.05) -> Tensor:
+    """Unsupervised SimCSE loss (one-directional InfoNCE with in-batch negatives).
+
+    Args:
+        z1: (N, d) embeddings from the first forward pass (any scale; normalised here).
+        z2: (N, d) embeddings of the same sentences from the second pass (another dropout mask).
+        temperature: τ > 0 (SimCSE: 0.05).
+
+    Returns:
+        a scalar tensor; its chance level (all similarities equal) is log N.
+    """
+    check_matrix(z1, "z1")
+    check_matrix(z2, "z2")
+    check_same_shape(z1, z2, "z1", "z2")
+    if z1.shape[0] < 2:
+        raise ValueError(
+            f"simcse_loss needs N >= 2 sentences so each has an in-batch negative, got N = {z1.shape[0]}."
+        )
+    t = check_temperature(temperature)
+    check_finite(z1, "z1")
+    check_finite(z2, "z2")
+    logits = F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).T / t  # (N, N)
+    return F.cross_entropy(
+        logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits,
+        torch.arange(z1.shape[0], device=z1.device),
+    )
+
+
+class SentenceEncoder(nn.Module):
+    """A tiny sentence encoder: word embeddings → dropout → masked mean over words → MLP.
+
+    ``tokens`` (B, L) int64 padded with ``pad_id`` → (B, out_dim). Dropout (on the word
+    embeddings and inside the MLP) is the only source of noise SimCSE needs: in ``train()`` mode
+    two calls on the same batch give two different views; in ``eval()`` mode the output is
+    deterministic.
+    """
+
+    def __init__(
+        self, vocab_size: int, dim: int = 64, out_dim: int = 64, dropout: float = 0.1, pad_id: int = 0
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        self.pad_id = pad_id
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=pad_id)
+        self.drop = nn.Dropout(dropout)
+        self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, out_dim))
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        if tokens.dim() != 2 or tokens.dtype != torch.long:
+            raise ValueError(f"tokens must be int64 (B, L), got {tokens.dtype} {tuple(tokens.shape)}.")
+        mask = (tokens != self.pad_id).unsqueeze(-1).float()  # (B, L, 1)
+        h = self.drop(self.embed(tokens)) * mask  # (B, L, dim)
+        pooled = h.sum(1) / mask.sum(1).clamp(min=1.0)  # mean over the real words
+        return self.mlp(pooled)
+
+
+def train_simcse(
+    encoder: nn.Module,
+    tokens: Tensor,
+    *,
+    epochs: int = 5,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    temperature: float = 0.05,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[float]:
+    """Train ``encoder`` in place with unsupervised SimCSE on ``tokens`` (S, L); returns step losses.
+
+    Each step encodes one shuffled batch twice in ``train()`` mode (two dropout masks) and takes
+    an Adam step on :func:`simcse_loss`. Seeds the global torch RNG with ``seed`` (dropout).
+    """
+    t = check_temperature(temperature)
+    if int(epochs) < 1 or not 2 <= int(batch_size) <= tokens.shape[0]:
+        raise ValueError(
+            f"epochs must be >= 1 and batch_size in [2, {tokens.shape[0]}], got {epochs!r}, {batch_size!r}."
+        )
+    device = next(encoder.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(encoder.parameters(), lr=lr)
+    encoder.train()
+    losses: list[float] = []
+    n_steps = tokens.shape[0] // batch_size  # drop the last partial batch: constant number of negatives
+    bar = tqdm(total=int(epochs) * n_steps, desc="SimCSE", disable=not progress)
+    for _ in range(int(epochs)):
+        order = torch.randperm(tokens.shape[0], generator=g)
+        for s in range(n_steps):
+            x = tokens[order[s * batch_size : (s + 1) * batch_size]].to(device)
+            loss = simcse_loss(encoder(x), encoder(x), t)  # same input, two dropout masks
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            bar.update()
+    bar.close()
+    return losses
+
+
+@torch.no_grad()
+def encode(encoder: nn.Module, tokens: Tensor, batch_size: int = 1024) -> Tensor:
+    """Embeddings (S, d) of ``tokens`` (S, L) in ``eval()`` mode (no dropout), on the CPU."""
+    device = next(encoder.parameters()).device
+    was_training = encoder.training
+    encoder.eval()
+    out = torch.cat(
+        [encoder(tokens[i : i + batch_size].to(device)).cpu() for i in range(0, len(tokens), batch_size)]
+    )
+    encoder.train(was_training)
+    return out
+
+
+def bag_of_words(tokens: Tensor, vocab_size: int, pad_id: int = 0) -> Tensor:
+    """Word-count vectors float (S, V): entry (s, w) counts word w in sentence s (padding left out)."""
+    counts = torch.zeros(tokens.shape[0], vocab_size, dtype=torch.float32)
+    counts.scatter_add_(1, tokens.cpu(), torch.ones(tokens.shape, dtype=torch.float32))
+    counts[:, pad_id] = 0.0
+    return counts
+
+
+def paraphrase_retrieval(embeddings: Tensor, partner: Tensor) -> dict[str, float]:
+    """Find each sentence's paraphrase among all the others by cosine similarity.
+
+    Args:
+        embeddings: (S, d) sentence embeddings.
+        partner: int64 (S,): the index of each sentence's paraphrase.
+
+    Returns:
+        ``recall@1`` (share of sentences whose nearest other sentence is the paraphrase, in %),
+        ``recall@5`` (in %) and ``mrr`` (mean of 1 / rank of the paraphrase, in [0, 1]). Ties are
+        counted pessimistically (the paraphrase ranks after every candidate it ties with).
+    """
+    check_matrix(embeddings, "embeddings", min_rows=2)
+    if partner.shape != (embeddings.shape[0],):
+        raise ValueError(f"partner must have shape ({embeddings.shape[0]},), got {tuple(partner.shape)}.")
+    z = F.normalize(embeddings.detach().double(), dim=1)
+    sims = z @ z.T
+    sims.fill_diagonal_(float("-inf"))
+    target = sims.gather(1, partner.view(-1, 1).to(sims.device))  # (S, 1)
+    rank = (sims >= target).sum(1)  # 1 = the paraphrase is the nearest
+    return {
+        "recall@1": 100 * float((rank == 1).double().mean()),
+        "recall@5": 100 * float((rank <= 5).double().mean()),
+        "mrr": float((1.0 / rank.double()).mean()),
+    }
