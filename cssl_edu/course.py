@@ -21,8 +21,8 @@ metadata::
     "metadata": {"cssl_edu": {"title": "NT-Xent and temperature", "minutes_cpu": 1.5, "minutes_gpu": 1}}
 
 falling back to the first Markdown heading, then to the file name. For a lesson the minutes
-are its measured run time, top to bottom and cold (CPU: the ``cpu`` profile on 2 cores); for
-a problem set they are a learner's working time.
+are its measured run time, top to bottom (CPU: the ``cpu`` profile on 2 cores, as CI runs the
+lessons in order); for a problem set they are a learner's working time.
 
 **Where the course is found** (:func:`course_root`): ``$CSSL_EDU_COURSE_DIR`` if set; the
 copy inside an installed wheel (``cssl_edu/_course/``, put there by ``setup.py``'s build
