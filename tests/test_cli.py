@@ -103,3 +103,34 @@ def test_demo_runs_and_writes_plot(
     assert {"trained", "random_init"} <= set(res)
     assert (tmp_path / "demo.png").stat().st_size > 10_000
     assert "random init" in capsys.readouterr().out
+
+
+def test_output_piped_into_head_ends_quietly(tmp_path: Path) -> None:
+    """`cssl-edu course list | head -1`: the closed pipe is not an error and prints no traceback."""
+    import subprocess
+    import sys
+
+    for i in range(1500):  # ≈ 150 kB of listing: more than a pipe buffer holds, so the write must fail
+        nb = {
+            "cells": [],
+            "metadata": {"cssl_edu": {"title": f"lesson number {i} " + "x" * 60}},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+        (tmp_path / f"{i:04d}_lesson.ipynb").write_text(json.dumps(nb))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cssl_edu.cli import main; sys.exit(main(sys.argv[1:]))",
+            *("course", "list", "--dir", str(tmp_path)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(100)  # take a little, then hang up like `head` does
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
