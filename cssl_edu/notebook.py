@@ -125,7 +125,14 @@ def checkpoint_dir() -> Path:
 
 
 def pretrained(
-    name: str, *, profile: str | None = None, retrain: bool = False, progress: bool = True, **overrides: Any
+    name: str,
+    *,
+    profile: str | None = None,
+    retrain: bool = False,
+    progress: bool = True,
+    train_set: Any = None,
+    wrap: Any = None,
+    **overrides: Any,
 ):
     """Pre-load cell: return a :class:`~cssl_edu.train.Trainer` whose model is trained.
 
@@ -133,24 +140,44 @@ def pretrained(
     settings; otherwise trains with ``make_config(profile, **overrides)`` (which saves there).
 
     Args:
-        name: a label for the run, e.g. ``"simclr-shapes"``.
+        name: a label for the run, e.g. ``"simclr-shapes"``. With ``train_set`` the name must
+            also identify the data (e.g. ``"bias-p0.99"``): the checkpoint records the settings,
+            not the images.
         profile: ``cpu``/``gpu`` (default: the one found).
         retrain: ignore an existing checkpoint.
+        train_set: an :class:`~cssl_edu.data.ImageDataset` to train on instead of the one
+            ``dataset`` names (e.g. biased or scene-centric Shapes); ``n_train`` defaults to its size.
+        wrap: a function ``Method -> Method`` applied to the freshly built model (e.g. to add an
+            input transformation), before training or loading.
         **overrides: TrainConfig fields (method, dataset, epochs, …).
     """
-    from cssl_edu.train import CheckpointError, Trainer
+    from cssl_edu.train import CheckpointError, Trainer, build_model
 
     profile = profile or default_profile()
     out = checkpoint_dir() / f"{name}-{profile}"
+    if wrap is not None and train_set is None:
+        raise ValueError(
+            "pretrained(wrap=...) needs train_set=...: the wrapped model is built for those images."
+        )
+    if train_set is not None:
+        overrides.setdefault("n_train", len(train_set))
     cfg = make_config(profile, out_dir=str(out), **overrides)
-    trainer = Trainer(cfg, progress=progress)
+
+    def new_trainer() -> Trainer:
+        method = None
+        if wrap is not None:
+            torch.manual_seed(cfg.seed)  # the same initialisation as the Trainer's own build
+            method = wrap(build_model(cfg, len(train_set), max(1, len(train_set.classes))))
+        return Trainer(cfg, method=method, train_set=train_set, progress=progress)
+
+    trainer = new_trainer()
     resume = not retrain
     if resume and trainer.last_checkpoint.exists():
         try:
             trainer.load(trainer.last_checkpoint)
         except CheckpointError as e:  # another run's settings: train afresh (and overwrite it)
             print(f"ignoring {trainer.last_checkpoint}: {e}")
-            trainer, resume = Trainer(cfg, progress=progress), False
+            trainer, resume = new_trainer(), False
         else:
             if trainer.step >= trainer.total_steps:
                 print(f"loaded {trainer.last_checkpoint} ({trainer.step} steps)")

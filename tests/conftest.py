@@ -30,6 +30,16 @@ def _seed() -> None:
     np.random.seed(0)  # noqa: NPY002 - legacy global RNG, for code under test that uses it
 
 
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread: for tests of many tiny ops, where on a busy 2-core
+    machine a second thread only adds waiting."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def cifar_subset_path() -> Path:
     """Path to the 6,187 real CIFAR-10 images in ``../shared/data``; the test skips if it is absent."""

@@ -86,13 +86,7 @@ class ChromaEncoder(nn.Module):
         return torch.stack([(r - (g + b) / 2).mean((1, 2)), (g - b).mean((1, 2)) * math.sqrt(3) / 2], 1)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests run many tiny ops; on a busy 2-core machine a second thread only adds waiting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # many tiny ops: a second thread only adds waiting
 
 
 @pytest.fixture(scope="module")

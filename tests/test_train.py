@@ -181,3 +181,37 @@ def test_simclr_learns_on_shapes(tmp_path: Path) -> None:
 
     trained, random_ = acc(tr.method.backbone), acc(rand)
     assert trained > random_ + 0.10, (trained, random_)
+
+
+def test_pretrained_on_given_images_with_a_wrapped_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cssl_edu.data import make_shapes
+    from cssl_edu.notebook import pretrained
+
+    monkeypatch.setenv("CSSL_EDU_CHECKPOINTS", str(tmp_path))
+    images = make_shapes(128, seed=3, split="train", bias=0.9)
+    wrapped = []
+
+    def wrap(model):
+        wrapped.append(model)
+        return model
+
+    kw = dict(
+        method="simclr",
+        epochs=1,
+        batch_size=64,
+        proj_hidden_dim=64,
+        proj_out_dim=32,
+        knn_every=0,
+        device="cpu",
+    )
+    first = pretrained("biased", profile="cpu", progress=False, train_set=images, wrap=wrap, **kw)
+    assert first.train_set is images and first.cfg.n_train == 128 and first.step == 2
+    assert first.method is wrapped[0]
+    again = pretrained("biased", profile="cpu", progress=False, train_set=images, wrap=wrap, **kw)
+    assert again.step == 2 and len(wrapped) == 2  # loaded into a freshly wrapped model, not retrained
+    a, b = first.method.state_dict(), again.method.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="train_set"):
+        pretrained("other", profile="cpu", wrap=wrap, **kw)

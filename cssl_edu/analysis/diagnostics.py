@@ -25,6 +25,7 @@ from torch import Tensor
 
 from cssl_edu._validation import check_finite, check_matrix
 from cssl_edu.eval import alignment, collapse_std, uniformity
+from cssl_edu.eval.features import module_device
 
 
 def sort_order(*keys: Tensor) -> Tensor:
@@ -177,10 +178,11 @@ def embedding_geometry(encoder: torch.nn.Module, views1: Tensor, views2: Tensor)
         encoder: maps normalised float views (N, 3, S, S) to features (N, D).
         views1, views2: two augmented views of the same N images.
     """
+    device = module_device(encoder)
     was_training = encoder.training
     encoder.eval()
     try:
-        z1, z2 = encoder(views1).float(), encoder(views2).float()
+        z1, z2 = encoder(views1.to(device)).float(), encoder(views2.to(device)).float()
     finally:
         encoder.train(was_training)
     return {

@@ -22,11 +22,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cssl_edu.analysis.sweeps import module_device
 from cssl_edu.analysis.training import train_encoder
 from cssl_edu.augment import EvalTransform
 from cssl_edu.data import make_shapes
 from cssl_edu.eval import linear_probe
+from cssl_edu.eval.features import module_device
 from cssl_edu.methods import Method
 
 #: value (in normalised units) a pasted bit sets its pixel to: +a for 1, -a for 0

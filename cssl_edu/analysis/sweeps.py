@@ -28,6 +28,7 @@ from cssl_edu.analysis.transforms import TRANSFORMS, apply_transform
 from cssl_edu.augment import SimCLRAugment
 from cssl_edu.data import ImageDataset, rerender
 from cssl_edu.eval import extract_features
+from cssl_edu.eval.features import module_device
 
 #: the Shapes factors swept by default (``x``, ``y``: translation; ``rotation``: viewpoint stand-in)
 SWEEP_FACTORS: tuple[str, ...] = ("hue", "value", "scale", "rotation", "x", "y", "background")
@@ -44,13 +45,6 @@ def _stats(ds: ImageDataset, mean: Stats | None, std: Stats | None) -> tuple[Sta
 def encode(encoder: nn.Module, images: Tensor, *, mean: Stats, std: Stats, batch_size: int = 512) -> Tensor:
     """Features (N, D) of uint8 or [0, 1] float images (N, 3, H, W), normalised with ``mean``/``std``, eval mode."""
     return extract_features(encoder, images, mean=mean, std=std, batch_size=batch_size).cpu()
-
-
-def module_device(module: nn.Module) -> torch.device:
-    """The device of a module's first parameter or buffer (CPU for a module with neither)."""
-    for t in (*module.parameters(), *module.buffers()):
-        return t.device
-    return torch.device("cpu")
 
 
 @torch.no_grad()

@@ -8,7 +8,8 @@ from torch import Tensor, nn
 from cssl_edu.augment import EvalTransform
 
 
-def _device_of(module: nn.Module) -> torch.device:
+def module_device(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter (the CPU for a module without parameters)."""
     p = next(module.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
 
@@ -41,7 +42,7 @@ def extract_features(
     """
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be uint8 (N, 3, H, W), got shape {tuple(images.shape)}.")
-    device = torch.device(device) if device is not None else _device_of(backbone)
+    device = torch.device(device) if device is not None else module_device(backbone)
     prep = EvalTransform(image_size or images.shape[-1], mean=mean, std=std)
     was_training = backbone.training
     backbone.eval()
