@@ -56,16 +56,20 @@ def _pair(n: int, d: int, device: torch.device) -> tuple[torch.Tensor, torch.Ten
     return z1, z2
 
 
+def _run(loss_fn: Callable[[], torch.Tensor], *leaves: torch.Tensor) -> Callable[[], None]:
+    def run() -> None:
+        for t in leaves:
+            t.grad = None
+        loss_fn().backward()
+
+    return run
+
+
 def _fwd_bwd(
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], n: int, d: int, device: torch.device
 ):
     z1, z2 = _pair(n, d, device)
-
-    def run() -> None:
-        z1.grad = z2.grad = None
-        loss_fn(z1, z2).backward()
-
-    return run
+    return _run(lambda: loss_fn(z1, z2), z1, z2)
 
 
 @contender("nt_xent", "floor (normalize+mm+mask+CE)")
@@ -117,15 +121,6 @@ def _supcon_inputs(n: int, d: int, device: torch.device) -> tuple[torch.Tensor, 
     feats = torch.randn(n, 2, d, generator=g).to(device).requires_grad_()
     labels = torch.randint(0, 10, (n,), generator=g).to(device)
     return feats, labels
-
-
-def _run(loss_fn: Callable[[], torch.Tensor], *leaves: torch.Tensor) -> Callable[[], None]:
-    def run() -> None:
-        for t in leaves:
-            t.grad = None
-        loss_fn().backward()
-
-    return run
 
 
 @contender("supcon", "floor (normalize+mm+mask+logsumexp+masked mean)")
