@@ -252,7 +252,95 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     _add_course_parser(sub)
+    _add_zoo_parser(sub)
     return parser
+
+
+# ---------------------------------------------------------------------------- zoo
+
+
+def cmd_zoo_build(args: argparse.Namespace) -> int:
+    from cssl_edu.zoo import default_root
+    from cssl_edu.zoo.build import build
+
+    root = Path(args.out) if args.out else default_root()
+    build(
+        list(args.names),
+        root,
+        force=args.force,
+        data_root=args.data_root,
+        runs_dir=args.runs_dir,
+        progress=not args.quiet,
+    )
+    return 0
+
+
+def cmd_zoo_list(args: argparse.Namespace) -> int:
+    from cssl_edu.zoo import RECIPES, card, default_root, names
+
+    root = Path(args.root) if args.root else default_root()
+    have = names(root)
+    print("| entry | method | data | kNN | linear probe | random init kNN | floor | training |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in have:
+        c = card(name, root)
+        base = c["random_init"]["knn_acc"]
+        floor = f"{100 * c['floor']['knn_acc']:.1f} %" if c.get("floor") else "—"
+        print(
+            f"| {name} | {c['method']} | {c['dataset']} | {100 * c['knn_acc']:.1f} % | "
+            f"{100 * c['linear_probe_acc']:.1f} % | {100 * base['mean']:.1f} ± {100 * base['sd']:.1f} % | "
+            f"{floor} | {c['train_seconds'] / 60:.1f} min |"
+        )
+    missing = [n for n in RECIPES if n not in have]
+    if missing:
+        print(f"\nnot built in {root}: {', '.join(missing)} (`cssl-edu zoo build NAME`)")
+    return 0
+
+
+def cmd_zoo_show(args: argparse.Namespace) -> int:
+    from cssl_edu.zoo import card
+
+    c = card(args.name, args.root)
+    if not args.history:
+        c = {k: v for k, v in c.items() if k != "history"}
+    print(json.dumps(c, indent=2))
+    return 0
+
+
+def _add_zoo_parser(sub: Any) -> None:
+    zoo = sub.add_parser(
+        "zoo",
+        help="the pre-trained encoders: list, show a card, build (train) entries",
+        description="The zoo holds one converged cpu-profile encoder per method, trained by `cssl-edu zoo "
+        "build` from the recipes in cssl_edu/zoo/recipes.py, each with a card (JSON) of how it was "
+        "trained and how well it does.",
+    )
+    zsub = zoo.add_subparsers(dest="zoo_command", required=True, metavar="{list,show,build}")
+    p = zsub.add_parser("list", help="the entries with their accuracies (a markdown table)")
+    p.add_argument("--root", help="a zoo folder other than the installed one")
+    p.set_defaults(func=cmd_zoo_list)
+
+    p = zsub.add_parser("show", help="print an entry's card")
+    p.add_argument("name")
+    p.add_argument("--root", help="a zoo folder other than the installed one")
+    p.add_argument("--history", action="store_true", help="include the per-epoch training history")
+    p.set_defaults(func=cmd_zoo_show)
+
+    p = zsub.add_parser(
+        "build",
+        help="train zoo entries and write their weights and cards",
+        description="Train each NAME (every recipe when none is given) with the package's trainer, "
+        "evaluate it (kNN, linear probe, random init over 3 seeds) and write NAME.pt and NAME.json. "
+        "Entries already built from today's recipe are skipped; an interrupted build resumes.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("names", nargs="*", metavar="NAME", help="recipes to build (default: all)")
+    p.add_argument("--out", help="zoo folder to write to (default: the package's cssl_edu/zoo/weights)")
+    p.add_argument("--data-root", help="the CIFAR-10 subset .npz for the cifar10-subset entries")
+    p.add_argument("--runs-dir", default="runs/zoo", help="where the training runs' checkpoints go")
+    p.add_argument("--force", action="store_true", help="rebuild entries that are up to date")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_zoo_build)
 
 
 # ---------------------------------------------------------------------------- course
@@ -444,8 +532,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RuntimeError as e:
         from cssl_edu.train import CheckpointError
+        from cssl_edu.zoo import ZooError
 
-        if not isinstance(e, CheckpointError):
+        if not isinstance(e, (CheckpointError, ZooError)):
             raise
         print(f"cssl-edu: error: {e}", file=sys.stderr)
         return 2

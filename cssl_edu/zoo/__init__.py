@@ -1,0 +1,243 @@
+"""A zoo of converged ``cpu``-profile encoders, one per method the course teaches.
+
+Every entry was trained by ``cssl-edu zoo build NAME`` with the package's own trainer on the
+recipe in :mod:`cssl_edu.zoo.recipes`, and ships in the wheel as two files beside this
+module: ``weights/NAME.pt`` (half-precision tensors, loaded with ``weights_only=True`` and
+restored to float32) and ``weights/NAME.json``, the entry's *card*: the method, data,
+architecture, full training config, epochs, steps, training time and machine, torch version,
+git commit, the exact command that rebuilds it, and its kNN and linear-probe accuracy beside
+the random-init baseline (mean ± sd over 3 seeds). Nothing in a card is typed by hand.
+
+    >>> from cssl_edu import zoo
+    >>> zoo.names()[:2]  # doctest: +SKIP
+    ['byol-shapes', 'membank-shapes']
+    >>> zoo.card("simclr-shapes")["knn_acc"]  # doctest: +SKIP
+    0.71
+    >>> backbone = zoo.load_backbone("simclr-shapes")  # nn.Module, eval mode, CPU  # doctest: +SKIP
+    >>> h = backbone(images)  # (B, 256) features  # doctest: +SKIP
+
+What is *not* stored: the momentum (target/key) networks of MoCo, MoCHi and BYOL, which are
+restored as copies of the online networks (they are an average of them), so :func:`load`
+gives a method whose ``backbone`` and heads are exactly the trained ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cssl_edu.zoo.recipes import RECIPES, Recipe
+
+FORMAT = "cssl-edu-zoo"
+VERSION = 1
+#: state-dict prefixes not stored (momentum copies of the online networks) → what they copy
+TARGET_COPIES: dict[str, str] = {
+    "target_backbone.": "backbone.",
+    "target_projector.": "projector.",
+    "key_backbone.": "backbone.",
+    "key_projector.": "projector.",
+}
+#: config fields that depend on where a build ran, not on the recipe
+MACHINE_FIELDS = ("data_root", "out_dir", "device", "download")
+
+__all__ = [
+    "RECIPES",
+    "Recipe",
+    "ZooError",
+    "card",
+    "default_root",
+    "load",
+    "load_backbone",
+    "names",
+    "recipe_config",
+]
+
+
+class ZooError(RuntimeError):
+    """A zoo entry is missing, corrupt, or does not match its card."""
+
+
+def default_root() -> Path:
+    """Where the shipped entries live: ``$CSSL_EDU_ZOO`` if set, else ``cssl_edu/zoo/weights``."""
+    env = os.environ.get("CSSL_EDU_ZOO", "").strip()
+    return Path(env) if env else Path(__file__).resolve().parent / "weights"
+
+
+def _root(root: str | os.PathLike[str] | None) -> Path:
+    return Path(root) if root is not None else default_root()
+
+
+def names(root: str | os.PathLike[str] | None = None) -> list[str]:
+    """The entries present (a card and its weights), sorted by name."""
+    r = _root(root)
+    if not r.is_dir():
+        return []
+    return sorted(p.stem for p in r.glob("*.json") if p.with_suffix(".pt").is_file())
+
+
+def _unknown(name: str, root: Path) -> ZooError:
+    have = names(root)
+    hint = (
+        f"available: {', '.join(have)}"
+        if have
+        else f"{root} holds no entries; build them with `cssl-edu zoo build`"
+    )
+    if name in RECIPES:
+        hint = f"it has a recipe but was not built into {root}; build it with `cssl-edu zoo build {name}`"
+    return ZooError(f"no zoo entry {name!r}: {hint}.")
+
+
+def card(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The entry's card (a dict read from ``NAME.json``)."""
+    r = _root(root)
+    path = r / f"{name}.json"
+    if not path.is_file():
+        raise _unknown(name, r)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ZooError(
+            f"the card {path} is unreadable ({e}); rebuild it with `cssl-edu zoo build {name}`."
+        ) from e
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ZooError(f"{path} is not a cssl-edu zoo card; rebuild it with `cssl-edu zoo build {name}`.")
+    return data
+
+
+def recipe_config(name: str, data_root: str | os.PathLike[str] | None = None, out_dir: str | None = None):
+    """The :class:`~cssl_edu.config.TrainConfig` that ``cssl-edu zoo build NAME`` trains with today.
+
+    Args:
+        name: a recipe name (:data:`RECIPES`).
+        data_root: for ``cifar10-subset`` entries, the ``.npz`` file (default: found by
+            :func:`cssl_edu.notebook.find_cifar_subset`, else ``cifar10-subset.npz``).
+        out_dir: where the run's checkpoints go (default ``runs/zoo/NAME``).
+    """
+    from cssl_edu.config import make_config
+
+    if name not in RECIPES:
+        raise ValueError(f"no zoo recipe {name!r}; recipes: {', '.join(RECIPES)}.")
+    rec = RECIPES[name]
+    kw: dict[str, Any] = {"method": rec.method, "knn_every": 0, "seed": 0, "device": "cpu"}
+    if rec.dataset == "shapes":
+        kw["dataset"] = "shapes"
+    elif rec.dataset == "cifar10-subset":
+        if data_root is None:
+            from cssl_edu.notebook import find_cifar_subset
+
+            found = find_cifar_subset()
+            data_root = found if found is not None else "cifar10-subset.npz"
+        kw.update(dataset="npz", data_root=str(data_root), n_train=None, n_test=None, knn_bank_size=None)
+    else:  # pragma: no cover - guarded by the recipe tests
+        raise ValueError(f"recipe {name!r} names an unknown dataset {rec.dataset!r}.")
+    kw.update(json.loads(json.dumps(rec.overrides)))  # a deep copy; tuples become lists as in a card
+    kw["out_dir"] = out_dir or f"runs/zoo/{name}"
+    return make_config("cpu", **kw)
+
+
+def comparable_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """A config dict without the machine-dependent fields, with tuples as lists (as JSON has them)."""
+    return {k: v for k, v in json.loads(json.dumps(cfg)).items() if k not in MACHINE_FIELDS}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_weights(name: str, root: Path, meta: dict[str, Any]) -> dict[str, torch.Tensor]:
+    path = root / f"{name}.pt"
+    if not path.is_file():
+        raise _unknown(name, root)
+    want = meta.get("weights_sha256")
+    if want and _sha256(path) != want:
+        raise ZooError(
+            f"{path} does not match its card (sha256 differs): the file is corrupt or from another build. "
+            f"Reinstall cssl-edu or rebuild it with `cssl-edu zoo build {name} --force`."
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ZooError(
+            f"{path} is corrupt ({type(e).__name__}: {e}); rebuild it with `cssl-edu zoo build {name}`."
+        ) from e
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or "state_dict" not in payload:
+        raise ZooError(f"{path} is not a cssl-edu zoo weights file.")
+    return payload["state_dict"]
+
+
+def stored_state(method: nn.Module, dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
+    """What a zoo file stores of a trained method: every tensor but the momentum copies, floats in ``dtype``."""
+    out = {}
+    for k, v in method.state_dict().items():
+        if any(k.startswith(p) for p in TARGET_COPIES):
+            continue
+        out[k] = v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu().clone()
+    return out
+
+
+def restore_state(method: nn.Module, stored: dict[str, torch.Tensor], what: str = "zoo entry") -> nn.Module:
+    """Load :func:`stored_state` output into a freshly built method (floats back to its dtype)."""
+    own = method.state_dict()
+    full: dict[str, torch.Tensor] = {}
+    for k, v in own.items():
+        src = k
+        for prefix, online in TARGET_COPIES.items():
+            if k.startswith(prefix):
+                src = online + k[len(prefix) :]
+        if src not in stored:
+            raise ZooError(
+                f"{what} lacks tensor {src!r}; the file and the code disagree — rebuild the entry."
+            )
+        t = stored[src]
+        if t.shape != v.shape:
+            raise ZooError(f"{what}: {src!r} has shape {tuple(t.shape)}, the model wants {tuple(v.shape)}.")
+        full[k] = t.to(v.dtype)
+    extra = set(stored) - set(own)
+    if extra:
+        raise ZooError(f"{what} holds tensors the model does not have: {', '.join(sorted(extra)[:5])}.")
+    method.load_state_dict(full)
+    return method
+
+
+def _build_method(meta: dict[str, Any]) -> nn.Module:
+    from cssl_edu.config import TrainConfig
+    from cssl_edu.train import build_model
+
+    cfg = TrainConfig.from_dict(meta["config"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. MoCo's queue-size note, irrelevant for a loaded model
+        return build_model(cfg, meta.get("dataset_size"), meta.get("num_classes"))
+
+
+@lru_cache(maxsize=32)
+def _load_cached(name: str, root: str, mtime: float) -> dict[str, torch.Tensor]:
+    return _read_weights(name, Path(root), card(name, root))
+
+
+def load(name: str, root: str | os.PathLike[str] | None = None) -> nn.Module:
+    """The whole trained method (backbone + heads; a :class:`~cssl_edu.methods.Method`), eval mode, CPU, float32."""
+    r = _root(root)
+    meta = card(name, r)
+    path = r / f"{name}.pt"
+    if not path.is_file():
+        raise _unknown(name, r)
+    stored = _load_cached(name, str(r), path.stat().st_mtime)
+    method = restore_state(_build_method(meta), stored, what=f"zoo entry {name!r}")
+    return method.eval()
+
+
+def load_backbone(name: str, root: str | os.PathLike[str] | None = None) -> nn.Module:
+    """The trained encoder f (images (B, 3, 32, 32) → h (B, feature_dim)), eval mode, CPU, float32."""
+    return load(name, root).backbone

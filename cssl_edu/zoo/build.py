@@ -1,0 +1,275 @@
+"""``cssl-edu zoo build``: train a recipe with the package's trainer, evaluate it, write weights + card.
+
+The card's evaluation (also what ``tests/test_zoo.py`` reproduces):
+
+- features h = f(x) of the frozen backbone for the whole training split (the labelled bank)
+  and the test split, without augmentation (:func:`~cssl_edu.eval.extract_features`);
+- weighted kNN, k = 200, τ = 0.1 (:func:`~cssl_edu.eval.knn_accuracy`);
+- a linear probe, 100 epochs of AdamW on standardised features (:func:`~cssl_edu.eval.linear_probe`);
+- the same two numbers for the same architecture at random initialisation, seeds 0, 1, 2,
+  reported as mean ± sd (sample sd, n − 1).
+
+The accuracies on the card are measured on the weights *as stored* (half precision, restored
+to float32), so loading an entry reproduces them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from cssl_edu.zoo import (
+    FORMAT,
+    RECIPES,
+    VERSION,
+    _build_method,
+    _sha256,
+    card,
+    comparable_config,
+    recipe_config,
+    restore_state,
+    stored_state,
+)
+
+RANDOM_SEEDS = (0, 1, 2)
+KNN_K, KNN_T, PROBE_EPOCHS = 200, 0.1, 100
+
+
+def eval_splits(cfg):
+    """(labelled bank = the whole training split, test split) of a recipe's config."""
+    from cssl_edu.config import TrainConfig
+    from cssl_edu.train import load_splits
+
+    d = cfg.to_dict() if not isinstance(cfg, dict) else dict(cfg)
+    d["knn_bank_size"] = None
+    train, _, test = load_splits(TrainConfig.from_dict(d))
+    return train, test
+
+
+def evaluate_backbone(backbone: nn.Module, train, test, *, probe: bool = True) -> dict[str, float]:
+    """The card's evaluation of a frozen backbone: ``{"knn_acc", "linear_probe_acc"}`` in [0, 1]."""
+    from cssl_edu.eval import extract_features, knn_accuracy, linear_probe
+
+    kw = {"mean": train.mean, "std": train.std, "device": "cpu"}
+    f_tr = extract_features(backbone, train.images, **kw)
+    f_te = extract_features(backbone, test.images, **kw)
+    out = {"knn_acc": knn_accuracy(f_tr, train.labels, f_te, test.labels, k=KNN_K, temperature=KNN_T)}
+    if probe:
+        out["linear_probe_acc"] = linear_probe(f_tr, train.labels, f_te, test.labels, epochs=PROBE_EPOCHS)[
+            "test_acc"
+        ]
+    return out
+
+
+def random_init_baseline(arch: str, image_size: int, train, test) -> dict[str, Any]:
+    """kNN and probe accuracy of ``arch`` at random initialisation, mean ± sd over :data:`RANDOM_SEEDS`."""
+    from cssl_edu.models import build_backbone
+
+    runs = []
+    for seed in RANDOM_SEEDS:
+        torch.manual_seed(seed)
+        runs.append(evaluate_backbone(build_backbone(arch, image_size).eval(), train, test))
+    out: dict[str, Any] = {"seeds": list(RANDOM_SEEDS)}
+    for key in ("knn_acc", "linear_probe_acc"):
+        vals = [r[key] for r in runs]
+        out[key] = {"mean": statistics.mean(vals), "sd": statistics.stdev(vals), "values": vals}
+    return out
+
+
+def git_commit() -> str:
+    """The commit of the package's source tree, ``+dirty`` when ``cssl_edu/`` has uncommitted changes."""
+    here = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "cssl_edu"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not built from a git checkout)"
+    return sha + ("+dirty" if dirty else "")
+
+
+def machine() -> dict[str, Any]:
+    """What the training time was measured on."""
+    return {
+        "device": "cpu",
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def floor_value(floor: tuple[str, float] | None, random_knn_mean: float) -> float | None:
+    """The kNN accuracy an entry must reach under its recipe's floor."""
+    if floor is None:
+        return None
+    kind, value = floor
+    return random_knn_mean + value if kind == "above_random" else value
+
+
+def is_current(name: str, root: Path, data_root: str | None = None) -> bool:
+    """Whether ``root`` holds an entry built from today's recipe for ``name``."""
+    try:
+        meta = card(name, root)
+    except Exception:
+        return False
+    want = comparable_config(recipe_config(name, data_root=data_root).to_dict())
+    return (root / f"{name}.pt").is_file() and comparable_config(meta["config"]) == want
+
+
+def build_entry(
+    name: str,
+    root: Path,
+    *,
+    data_root: str | None = None,
+    runs_dir: str = "runs/zoo",
+    progress: bool = True,
+    baselines: dict[tuple, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Train recipe ``name`` (resuming ``runs_dir/NAME`` if interrupted), evaluate, write the entry."""
+    from cssl_edu.train import Trainer
+
+    rec = RECIPES[name]
+    cfg = recipe_config(name, data_root=data_root)
+    # one run folder per recipe version: an interrupted build resumes, a changed recipe never
+    # resumes (or overwrites) the run of the old one
+    digest = hashlib.sha256(json.dumps(comparable_config(cfg.to_dict()), sort_keys=True).encode()).hexdigest()
+    cfg = recipe_config(name, data_root=data_root, out_dir=str(Path(runs_dir) / f"{name}-{digest[:10]}"))
+    if rec.dataset == "cifar10-subset" and not Path(cfg.data_root).is_file():
+        raise FileNotFoundError(
+            f"zoo entry {name} trains on the CIFAR-10 subset, but {cfg.data_root} does not exist; "
+            "pass --data-root PATH/cifar10-subset.npz."
+        )
+    load_avg = machine()
+    trainer = Trainer(cfg, progress=progress)
+    wall0 = time.perf_counter()
+    trainer.fit(resume=True)
+    wall = time.perf_counter() - wall0
+    train_seconds = sum(float(r["seconds"]) for r in trainer.history.epochs)
+
+    stored = stored_state(trainer.method)
+    root.mkdir(parents=True, exist_ok=True)
+    weights = root / f"{name}.pt"
+    tmp = weights.with_name(f".{weights.name}.tmp")
+    torch.save({"format": FORMAT, "version": VERSION, "state_dict": stored}, tmp)
+    os.replace(tmp, weights)
+
+    meta: dict[str, Any] = {
+        "config": cfg.to_dict(),
+        "dataset_size": len(trainer.train_set),
+        "num_classes": max(1, len(trainer.train_set.classes)),
+    }
+    reloaded = restore_state(_build_method(meta), stored).eval()  # evaluate what ships
+    train, test = eval_splits(cfg)
+    scores = evaluate_backbone(reloaded.backbone, train, test)
+    key = (cfg.arch, cfg.image_size, rec.dataset)
+    if baselines is not None and key in baselines:
+        base = baselines[key]
+    else:
+        base = random_init_baseline(cfg.arch, cfg.image_size, train, test)
+        if baselines is not None:
+            baselines[key] = base
+    floor = floor_value(rec.floor, base["knn_acc"]["mean"])
+    entry = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": name,
+        "description": rec.description,
+        "method": cfg.method,
+        "dataset": rec.dataset,
+        "arch": cfg.arch,
+        "image_size": cfg.image_size,
+        "config": cfg.to_dict(),
+        "dataset_size": meta["dataset_size"],
+        "num_classes": meta["num_classes"],
+        "classes": list(trainer.train_set.classes),
+        "data_stats": {"mean": list(train.mean), "std": list(train.std)},
+        "epochs": cfg.epochs,
+        "steps": trainer.step,
+        "train_seconds": round(train_seconds, 1),
+        "wall_seconds": round(wall, 1),
+        "machine": load_avg,
+        "torch": torch.__version__,
+        "git_commit": git_commit(),
+        "command": f"cssl-edu zoo build {name}"
+        + (f" --data-root {data_root}" if rec.dataset == "cifar10-subset" and data_root else ""),
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "evaluation": {
+            "bank": f"the whole training split ({len(train)} images)",
+            "test": f"the test split ({len(test)} images)",
+            "knn": {"k": KNN_K, "temperature": KNN_T},
+            "linear_probe": {"epochs": PROBE_EPOCHS},
+            "features": "backbone output h, eval mode, no augmentation",
+        },
+        "knn_acc": scores["knn_acc"],
+        "linear_probe_acc": scores["linear_probe_acc"],
+        "random_init": base,
+        "floor": None if rec.floor is None else {"rule": list(rec.floor), "knn_acc": floor},
+        "history": trainer.history.epochs,
+        "final_loss": trainer.history.step_loss[-1] if trainer.history.step_loss else None,
+        "weights": weights.name,
+        "weights_dtype": "float16",
+        "weights_sha256": _sha256(weights),
+    }
+    path = root / f"{name}.json"
+    tmp_card = path.with_name(f".{path.name}.tmp")
+    tmp_card.write_text(json.dumps(entry, indent=1) + "\n")
+    os.replace(tmp_card, path)
+    return entry
+
+
+def build(
+    names: list[str],
+    root: Path,
+    *,
+    force: bool = False,
+    data_root: str | None = None,
+    runs_dir: str = "runs/zoo",
+    progress: bool = True,
+    log=print,
+) -> list[dict[str, Any]]:
+    """Build each named entry (all recipes when empty); entries already built from today's recipe are kept."""
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        raise ValueError(f"no zoo recipe {', '.join(map(repr, unknown))}; recipes: {', '.join(RECIPES)}.")
+    baselines: dict[tuple, dict[str, Any]] = {}
+    built = []
+    for name in names or list(RECIPES):
+        if not force and is_current(name, root, data_root):
+            log(f"{name}: up to date in {root} (built from today's recipe; --force rebuilds it)")
+            continue
+        log(f"{name}: training ({RECIPES[name].description})")
+        entry = build_entry(
+            name, root, data_root=data_root, runs_dir=runs_dir, progress=progress, baselines=baselines
+        )
+        base = entry["random_init"]["knn_acc"]
+        floor = entry["floor"]["knn_acc"] if entry["floor"] else None
+        log(
+            f"{name}: kNN {entry['knn_acc']:.3f} (random init {base['mean']:.3f} ± {base['sd']:.3f}"
+            + (f", floor {floor:.3f}{'' if entry['knn_acc'] >= floor else ' — NOT REACHED'}" if floor else "")
+            + f"), linear probe {entry['linear_probe_acc']:.3f}, {entry['train_seconds'] / 60:.1f} min training"
+        )
+        built.append(entry)
+    return built

@@ -1,0 +1,163 @@
+"""The zoo's recipes: what ``cssl-edu zoo build NAME`` trains, and the bar each entry must clear.
+
+A recipe is a set of :class:`~cssl_edu.config.TrainConfig` overrides on top of the ``cpu``
+profile (ConvNet, 32 px, AdamW). Every entry is evaluated the same way (see
+:mod:`cssl_edu.zoo.build`): weighted kNN (k = 200, τ = 0.1) and a linear probe on the frozen
+backbone's features h, training split as the labelled bank, scored on the test split — beside
+the same architecture at random initialisation (3 seeds).
+
+Why the recipes differ from the ``cpu`` profile's 12-epoch SimCLR run (measured on this
+project's 2-core CPU; the notes are the course's material, lessons 06–09 repeat them):
+
+- *Steps, not epochs, are what queue and EMA methods need.* MoCo's key encoder is an
+  exponential moving average with time constant 1/(1 − m) steps (100 steps at m = 0.99); at
+  batch 256 an epoch of 8,192 images is 32 steps, so a 12-epoch run ends before the key
+  encoder has caught up with the query encoder more than a few times. Smaller batches give
+  more steps for the same compute; the queue still supplies thousands of negatives.
+- *A memory bank is refreshed once per epoch per image*, so its entries are as old as an
+  epoch and start as random vectors: the first epoch's positives are noise. It needs many
+  (cheap: one view per image) epochs.
+- *BYOL and SimSiam have no negatives*: only the predictor and the slowly moving target keep
+  them away from collapse, and they learn more slowly per step than contrastive methods.
+
+``floor`` is the kNN accuracy an entry must reach (``tests/test_zoo.py`` checks it):
+``("above_random", Δ)`` means random-init mean + Δ, ``("absolute", a)`` means ≥ a.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One zoo entry: its method, data and config overrides, what it is for, and its floor."""
+
+    name: str
+    method: str
+    dataset: str  # "shapes" or "cifar10-subset" (the project's offline npz of real CIFAR-10 images)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    floor: tuple[str, float] | None = None
+
+
+CONTRASTIVE_FLOOR = ("above_random", 0.20)
+NON_CONTRASTIVE_FLOOR = ("above_random", 0.15)
+SUPERVISED_FLOOR = ("absolute", 0.90)
+CIFAR_FLOOR = ("above_random", 0.15)
+
+_MOCO: dict[str, Any] = {"queue_size": 4096, "momentum": 0.99, "symmetric": True}
+
+_RECIPES: list[Recipe] = [
+    Recipe(
+        "simclr-shapes",
+        "simclr",
+        "shapes",
+        {"epochs": 30},
+        "SimCLR, NT-Xent over 2·256 − 2 in-batch negatives (lessons 02–05, 10, 11).",
+        CONTRASTIVE_FLOOR,
+    ),
+    Recipe(
+        "moco-shapes",
+        "moco",
+        "shapes",
+        {"epochs": 30, "batch_size": 128, "method_kwargs": dict(_MOCO)},
+        "MoCo v2: momentum key encoder (m = 0.99) and a queue of 4,096 keys, symmetrised (lesson 06).",
+        CONTRASTIVE_FLOOR,
+    ),
+    Recipe(
+        "membank-shapes",
+        "membank",
+        "shapes",
+        {"epochs": 60, "batch_size": 128, "temperature": 0.1, "method_kwargs": {"bank_momentum": 0.5}},
+        "InstDisc-style memory bank: one view per image, its bank row as the positive (lesson 06).",
+        CONTRASTIVE_FLOOR,
+    ),
+    Recipe(
+        "mochi-shapes",
+        "mochi",
+        "shapes",
+        {
+            "epochs": 30,
+            "batch_size": 128,
+            "method_kwargs": {**_MOCO, "n_hard": 512, "s": 256, "s_prime": 128, "mochi_warmup_epochs": 2},
+        },
+        "MoCHi: MoCo plus synthetic hard negatives mixed from each query's 512 hardest keys (lesson 07).",
+        CONTRASTIVE_FLOOR,
+    ),
+    Recipe(
+        "supcon-shapes",
+        "supcon",
+        "shapes",
+        {"epochs": 15, "temperature": 0.1},
+        "SupCon: every image of the same class is a positive (lesson 08).",
+        SUPERVISED_FLOOR,
+    ),
+    Recipe(
+        "supervised-shapes",
+        "supervised",
+        "shapes",
+        {"epochs": 15},
+        "Cross-entropy baseline: the same backbone and augmentations, trained with labels (lessons 08, 10, 11).",
+        SUPERVISED_FLOOR,
+    ),
+    Recipe(
+        "byol-shapes",
+        "byol",
+        "shapes",
+        {"epochs": 30, "batch_size": 128, "method_kwargs": {"momentum": 0.99}},
+        "BYOL: predictor + EMA target, no negatives (lesson 09).",
+        NON_CONTRASTIVE_FLOOR,
+    ),
+    Recipe(
+        "simsiam-shapes",
+        "simsiam",
+        "shapes",
+        {"epochs": 30, "batch_size": 128},
+        "SimSiam: predictor + stop-gradient, no target network, no negatives (lesson 09).",
+        NON_CONTRASTIVE_FLOOR,
+    ),
+    Recipe(
+        "simclr-nocolor-shapes",
+        "simclr",
+        "shapes",
+        {"epochs": 30, "augment_kwargs": {"crop_scale": (0.5, 1.0), "jitter_p": 0.0, "grayscale_p": 0.0}},
+        "SimCLR without colour jitter or greyscale (lessons 10, 11: what colour augmentation buys).",
+        None,
+    ),
+    Recipe(
+        "simclr-nocrop-shapes",
+        "simclr",
+        "shapes",
+        {"epochs": 30, "augment_kwargs": {"crop": False}},
+        "SimCLR without random crops (lesson 10: what crops buy).",
+        None,
+    ),
+    Recipe(
+        "simclr-cifar10-subset",
+        "simclr",
+        "cifar10-subset",
+        {"epochs": 40},
+        "SimCLR on 5,170 real CIFAR-10 images (lesson 05).",
+        CIFAR_FLOOR,
+    ),
+    Recipe(
+        "moco-cifar10-subset",
+        "moco",
+        "cifar10-subset",
+        {"epochs": 40, "batch_size": 128, "method_kwargs": dict(_MOCO)},
+        "MoCo v2 on 5,170 real CIFAR-10 images (lesson 05).",
+        CIFAR_FLOOR,
+    ),
+    Recipe(
+        "byol-cifar10-subset",
+        "byol",
+        "cifar10-subset",
+        {"epochs": 40, "batch_size": 128, "method_kwargs": {"momentum": 0.99}},
+        "BYOL on 5,170 real CIFAR-10 images (lesson 05).",
+        CIFAR_FLOOR,
+    ),
+]
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in _RECIPES}

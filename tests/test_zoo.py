@@ -1,0 +1,219 @@
+"""The zoo: its API on a tiny entry built here, and every shipped entry against its card.
+
+The shipped-entry tests are the zoo's contract: each entry loads, its kNN accuracy on the
+card's evaluation reproduces the card within 0.5 points, it clears its floor, and its card's
+config equals what ``cssl-edu zoo build`` would train today (a changed recipe without a
+rebuilt zoo fails here).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from cssl_edu import zoo
+from cssl_edu.cli import main
+from cssl_edu.notebook import find_cifar_subset
+from cssl_edu.zoo import build as zb
+from cssl_edu.zoo.recipes import RECIPES, Recipe
+
+CIFAR = find_cifar_subset()
+#: methods the course teaches that must have a converged Shapes entry
+REQUIRED = ("simclr", "moco", "membank", "mochi", "supcon", "supervised", "byol", "simsiam")
+
+
+# ---------------------------------------------------------------------------- recipes
+
+
+def test_every_taught_method_has_a_shapes_recipe_with_a_floor():
+    for method in REQUIRED:
+        recs = [r for r in RECIPES.values() if r.method == method and r.dataset == "shapes"]
+        assert recs, f"no Shapes recipe for {method}"
+        assert all(r.floor is not None for r in recs if r.name == f"{method}-shapes")
+    for method in ("simclr", "moco", "byol"):
+        assert f"{method}-cifar10-subset" in RECIPES
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_recipe_config_is_valid_and_cpu_sized(name):
+    cfg = zoo.recipe_config(name, data_root="x.npz")
+    assert cfg.method == RECIPES[name].method
+    assert cfg.arch == "convnet" and cfg.device == "cpu" and cfg.seed == 0
+    assert cfg.dataset == ("shapes" if RECIPES[name].dataset == "shapes" else "npz")
+
+
+def test_unknown_names_give_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="no zoo recipe 'nope'"):
+        zoo.recipe_config("nope")
+    with pytest.raises(zoo.ZooError, match="no zoo entry 'nope'"):
+        zoo.card("nope", tmp_path)
+    with pytest.raises(zoo.ZooError, match="cssl-edu zoo build simclr-shapes"):
+        zoo.load("simclr-shapes", tmp_path)
+    assert main(["zoo", "show", "nope", "--root", str(tmp_path)]) == 2
+    assert main(["zoo", "build", "nope", "--out", str(tmp_path)]) == 2
+
+
+# ---------------------------------------------------------------------------- a tiny entry, built here
+
+TINY = {
+    "n_train": 256,
+    "n_test": 128,
+    "epochs": 1,
+    "batch_size": 64,
+    "proj_hidden_dim": 32,
+    "proj_out_dim": 16,
+    "knn_bank_size": None,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory):
+    """A zoo folder with two tiny entries (BYOL: momentum copies; MoCo: a queue), built by the real code."""
+    root = tmp_path_factory.mktemp("zoo")
+    runs = tmp_path_factory.mktemp("runs")
+    mp = pytest.MonkeyPatch()
+    recipes = {
+        "tiny-byol": Recipe(
+            "tiny-byol", "byol", "shapes", dict(TINY), "a test entry", ("above_random", -1.0)
+        ),
+        "tiny-moco": Recipe(
+            "tiny-moco",
+            "moco",
+            "shapes",
+            {**TINY, "method_kwargs": {"queue_size": 128}},
+            "a test entry",
+            None,
+        ),
+    }
+    mp.setattr(zb, "RECIPES", recipes)
+    mp.setattr(zoo, "RECIPES", recipes)
+    torch.set_num_threads(1)
+    entries = zb.build(list(recipes), root, runs_dir=str(runs), progress=False, log=lambda *_: None)
+    yield root, runs, entries, mp
+    mp.undo()
+
+
+def test_build_writes_weights_and_a_complete_card(tiny_zoo):
+    root, _, entries, _ = tiny_zoo
+    assert zoo.names(root) == ["tiny-byol", "tiny-moco"]
+    c = zoo.card("tiny-byol", root)
+    for key in (
+        "method", "dataset", "arch", "config", "epochs", "steps", "train_seconds", "machine", "torch",
+        "git_commit", "command", "knn_acc", "linear_probe_acc", "random_init", "history",
+    ):  # fmt: skip
+        assert key in c, key
+    assert c["command"] == "cssl-edu zoo build tiny-byol"
+    assert c["steps"] == 256 // 64 and c["epochs"] == 1
+    assert c["config"]["method"] == "byol" and c["torch"] == torch.__version__
+    base = c["random_init"]["knn_acc"]
+    assert len(base["values"]) == 3 and base["sd"] > 0
+    assert abs(base["mean"] - sum(base["values"]) / 3) < 1e-12
+    assert c["floor"]["knn_acc"] == pytest.approx(base["mean"] - 1.0)
+    assert entries[0]["weights_sha256"] == c["weights_sha256"]
+
+
+def test_loaded_entry_reproduces_its_card_and_is_fp32_eval_cpu(tiny_zoo):
+    root, *_ = tiny_zoo
+    c = zoo.card("tiny-byol", root)
+    method = zoo.load("tiny-byol", root)
+    assert not method.training and all(p.dtype == torch.float32 for p in method.parameters())
+    assert all(p.device.type == "cpu" for p in method.parameters())
+    # the momentum target is restored as a copy of the online network
+    for a, b in zip(method.backbone.parameters(), method.target_backbone.parameters()):
+        assert torch.equal(a, b)
+    train, test = zb.eval_splits(c["config"])
+    got = zb.evaluate_backbone(zoo.load_backbone("tiny-byol", root), train, test)
+    assert got["knn_acc"] == pytest.approx(c["knn_acc"], abs=1e-6)
+    assert got["linear_probe_acc"] == pytest.approx(c["linear_probe_acc"], abs=1e-6)
+
+
+def test_stored_weights_are_half_precision_without_momentum_copies(tiny_zoo):
+    root, *_ = tiny_zoo
+    payload = torch.load(root / "tiny-moco.pt", weights_only=True)
+    sd = payload["state_dict"]
+    assert not any(k.startswith(("key_backbone.", "key_projector.")) for k in sd)
+    assert all(v.dtype == torch.float16 for v in sd.values() if v.is_floating_point())
+    assert "queue.keys" in sd or any(k.startswith("queue.") for k in sd)
+    m = zoo.load("tiny-moco", root)
+    assert int(m.queue.count) > 0  # the queue ships with the entry
+
+
+def test_corrupt_or_swapped_weights_are_refused(tiny_zoo, tmp_path):
+    root, *_ = tiny_zoo
+    for f in root.iterdir():
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    w = tmp_path / "tiny-byol.pt"
+    w.write_bytes(w.read_bytes()[:-100] + b"x" * 100)
+    with pytest.raises(zoo.ZooError, match="sha256"):
+        zoo.load("tiny-byol", tmp_path)
+    (tmp_path / "tiny-moco.json").write_text("{not json")
+    with pytest.raises(zoo.ZooError, match="unreadable"):
+        zoo.card("tiny-moco", tmp_path)
+
+
+def test_rebuild_skips_current_entries_and_rebuilds_changed_recipes(tiny_zoo):
+    root, runs, _, mp = tiny_zoo
+    logs: list[str] = []
+    assert zb.build(["tiny-byol"], root, runs_dir=str(runs), progress=False, log=logs.append) == []
+    assert "up to date" in logs[0]
+    original = zb.RECIPES["tiny-byol"]
+    zb.RECIPES["tiny-byol"] = Recipe(
+        "tiny-byol", "byol", "shapes", {**TINY, "temperature": 0.3}, "changed", None
+    )
+    try:
+        assert not zb.is_current("tiny-byol", root)
+    finally:
+        zb.RECIPES["tiny-byol"] = original
+    assert zb.is_current("tiny-byol", root)
+    # each recipe version trains in its own run folder: a changed recipe never resumes the old run
+    assert sorted(p.name.split("-")[1] for p in runs.iterdir()) == ["byol", "moco"]
+
+
+def test_cli_lists_and_shows_entries(tiny_zoo, capsys):
+    root, *_ = tiny_zoo
+    assert main(["zoo", "list", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "| tiny-byol | byol | shapes |" in out
+    assert main(["zoo", "show", "tiny-moco", "--root", str(root)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["method"] == "moco" and "history" not in shown
+
+
+# ---------------------------------------------------------------------------- the shipped zoo
+
+
+def _shipped(name: str) -> dict:
+    if RECIPES[name].dataset == "cifar10-subset" and CIFAR is None:
+        pytest.skip("the CIFAR-10 subset (../shared/data/cifar10-subset.npz) is not here")
+    assert name in zoo.names(), f"zoo entry {name} is not shipped; build it with `cssl-edu zoo build {name}`"
+    return zoo.card(name)
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_shipped_card_matches_todays_recipe(name):
+    c = _shipped(name)
+    want = zoo.comparable_config(zoo.recipe_config(name).to_dict())
+    assert zoo.comparable_config(c["config"]) == want, (
+        f"the recipe of {name} changed since its entry was built; rebuild it with `cssl-edu zoo build {name}`"
+    )
+    assert c["command"].startswith(f"cssl-edu zoo build {name}")
+    assert c["train_seconds"] <= 15 * 60, "each entry's training budget is 15 minutes on the 2-core CPU"
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_shipped_entry_reproduces_its_card_and_clears_its_floor(name):
+    c = _shipped(name)
+    data_root = str(CIFAR) if RECIPES[name].dataset == "cifar10-subset" else None
+    train, test = zb.eval_splits(zoo.recipe_config(name, data_root=data_root))
+    got = zb.evaluate_backbone(zoo.load_backbone(name), train, test, probe=False)
+    assert abs(got["knn_acc"] - c["knn_acc"]) <= 0.005, (got["knn_acc"], c["knn_acc"])
+    if c["floor"] is not None:
+        assert c["knn_acc"] >= c["floor"]["knn_acc"], f"{name} is below its floor"
+
+
+def test_shipped_zoo_fits_its_size_budget():
+    total = sum(p.stat().st_size for p in Path(zoo.default_root()).glob("*")) if zoo.names() else 0
+    assert total <= 25 * 2**20
