@@ -155,7 +155,7 @@ def test_corrupt_or_swapped_weights_are_refused(tiny_zoo, tmp_path):
 
 
 def test_rebuild_skips_current_entries_and_rebuilds_changed_recipes(tiny_zoo):
-    root, runs, _, mp = tiny_zoo
+    root, runs, _, _mp = tiny_zoo
     logs: list[str] = []
     assert zb.build(["tiny-byol"], root, runs_dir=str(runs), progress=False, log=logs.append) == []
     assert "up to date" in logs[0]
@@ -217,3 +217,26 @@ def test_shipped_entry_reproduces_its_card_and_clears_its_floor(name):
 def test_shipped_zoo_fits_its_size_budget():
     total = sum(p.stat().st_size for p in Path(zoo.default_root()).glob("*")) if zoo.names() else 0
     assert total <= 25 * 2**20
+
+
+def test_pretrained_prefers_the_zoo_and_never_retrains(tiny_zoo, monkeypatch, tmp_path, capsys):
+    from cssl_edu import notebook
+    from cssl_edu.train import Trainer
+
+    root, *_ = tiny_zoo
+    monkeypatch.setenv("CSSL_EDU_ZOO", str(root))
+    monkeypatch.setenv("CSSL_EDU_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setattr(
+        Trainer, "fit", lambda *a, **k: pytest.fail("pretrained() trained instead of loading the zoo")
+    )
+    tr = notebook.pretrained("tiny-byol", profile="cpu", progress=False)  # by recipe name
+    assert "loaded zoo entry tiny-byol" in capsys.readouterr().out
+    assert tr.step == tr.total_steps == zoo.card("tiny-byol", root)["steps"]
+    assert tr.history.step_loss == zoo.card("tiny-byol", root)["history"]["step_loss"]
+    ref = zoo.load_backbone("tiny-byol", root)
+    for a, b in zip(tr.method.backbone.state_dict().values(), ref.state_dict().values()):
+        assert torch.equal(a, b)
+    # the same settings under another name find the entry too
+    same = {k: v for k, v in zoo.recipe_config("tiny-moco").to_dict().items() if k not in zoo.MACHINE_FIELDS}
+    tr2 = notebook.pretrained("my-moco", **same, progress=False)
+    assert tr2.step == tr2.total_steps and "loaded zoo entry tiny-moco" in capsys.readouterr().out

@@ -56,8 +56,11 @@ __all__ = [
     "default_root",
     "load",
     "load_backbone",
+    "matching_entry",
     "names",
     "recipe_config",
+    "restore_state",
+    "stored_weights",
 ]
 
 
@@ -226,15 +229,41 @@ def _load_cached(name: str, root: str, mtime: float) -> dict[str, torch.Tensor]:
     return _read_weights(name, Path(root), card(name, root))
 
 
-def load(name: str, root: str | os.PathLike[str] | None = None) -> nn.Module:
-    """The whole trained method (backbone + heads; a :class:`~cssl_edu.methods.Method`), eval mode, CPU, float32."""
+def matching_entry(cfg: Any, root: str | os.PathLike[str] | None = None) -> str | None:
+    """The shipped entry trained with the same settings as ``cfg`` (a TrainConfig), if any.
+
+    "The same" means equal on every field that decides the trained weights (the trainer's
+    resume keys: method, arch, data, batch size, epochs, optimiser, τ, heads, method and
+    augmentation options, seed) and the dataset size; paths and devices are ignored.
+    """
+    from cssl_edu.train.trainer import RESUME_KEYS
+
+    want = comparable_config(cfg.to_dict())
+    keys = (*RESUME_KEYS, "n_test")
+    for name in names(root):
+        try:
+            have = comparable_config(card(name, root)["config"])
+        except ZooError:
+            continue
+        if all(have.get(k) == want.get(k) for k in keys):
+            return name
+    return None
+
+
+def stored_weights(name: str, root: str | os.PathLike[str] | None = None) -> dict[str, torch.Tensor]:
+    """The entry's stored tensors (half precision; :func:`restore_state` loads them into a method)."""
     r = _root(root)
-    meta = card(name, r)
     path = r / f"{name}.pt"
+    card(name, r)
     if not path.is_file():
         raise _unknown(name, r)
-    stored = _load_cached(name, str(r), path.stat().st_mtime)
-    method = restore_state(_build_method(meta), stored, what=f"zoo entry {name!r}")
+    return _load_cached(name, str(r), path.stat().st_mtime)
+
+
+def load(name: str, root: str | os.PathLike[str] | None = None) -> nn.Module:
+    """The whole trained method (backbone + heads; a :class:`~cssl_edu.methods.Method`), eval mode, CPU, float32."""
+    meta = card(name, root)
+    method = restore_state(_build_method(meta), stored_weights(name, root), what=f"zoo entry {name!r}")
     return method.eval()
 
 

@@ -227,7 +227,10 @@ def build_entry(
         "linear_probe_acc": scores["linear_probe_acc"],
         "random_init": base,
         "floor": None if rec.floor is None else {"rule": list(rec.floor), "knn_acc": floor},
-        "history": trainer.history.epochs,
+        "history": {
+            "epochs": trainer.history.epochs,
+            "step_loss": [round(v, 5) for v in trainer.history.step_loss],
+        },
         "final_loss": trainer.history.step_loss[-1] if trainer.history.step_loss else None,
         "weights": weights.name,
         "weights_dtype": "float16",
