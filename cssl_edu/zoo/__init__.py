@@ -60,6 +60,7 @@ __all__ = [
     "names",
     "recipe_config",
     "restore_state",
+    "same_recipe",
     "stored_weights",
 ]
 
@@ -149,6 +150,20 @@ def recipe_config(name: str, data_root: str | os.PathLike[str] | None = None, ou
 def comparable_config(cfg: dict[str, Any]) -> dict[str, Any]:
     """A config dict without the machine-dependent fields, with tuples as lists (as JSON has them)."""
     return {k: v for k, v in json.loads(json.dumps(cfg)).items() if k not in MACHINE_FIELDS}
+
+
+def same_recipe(card_config: dict[str, Any], config: dict[str, Any]) -> bool:
+    """Whether a card's config equals ``config`` on every field both know (paths and devices aside).
+
+    A field added to :class:`~cssl_edu.config.TrainConfig` after an entry was built is not a
+    change of its recipe; every field that decides the trained weights must be on both.
+    """
+    from cssl_edu.train.trainer import RESUME_KEYS
+
+    a, b = comparable_config(card_config), comparable_config(config)
+    if not set(RESUME_KEYS) <= set(a) & set(b):
+        return False
+    return all(a[k] == b[k] for k in set(a) & set(b))
 
 
 def _sha256(path: Path) -> str:

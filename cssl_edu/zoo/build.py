@@ -39,6 +39,7 @@ from cssl_edu.zoo import (
     comparable_config,
     recipe_config,
     restore_state,
+    same_recipe,
     stored_state,
 )
 
@@ -135,8 +136,8 @@ def is_current(name: str, root: Path, data_root: str | None = None) -> bool:
         meta = card(name, root)
     except Exception:
         return False
-    want = comparable_config(recipe_config(name, data_root=data_root).to_dict())
-    return (root / f"{name}.pt").is_file() and comparable_config(meta["config"]) == want
+    today = recipe_config(name, data_root=data_root).to_dict()
+    return (root / f"{name}.pt").is_file() and same_recipe(meta["config"], today)
 
 
 def build_entry(
