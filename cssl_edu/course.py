@@ -389,6 +389,9 @@ def render_html(
                     timeout=timeout, kernel_name=kernel_name, allow_errors=(kind == "exercises")
                 )
                 ep.preprocess(nb, {"metadata": {"path": str(out_dir)}})
+            # no widget state in the page: a widget's output then shows its static MIME type (the
+            # PNG that notebook.interactive_figure adds), which needs no JavaScript or network
+            nb.metadata.pop("widgets", None)
             body, _ = exporter.from_notebook_node(
                 nb, resources={"metadata": {"name": lesson_info(path).title}}
             )

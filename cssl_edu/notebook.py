@@ -11,14 +11,25 @@ and a section that needs a trained encoder uses a **pre-load cell**::
 
 which loads ``checkpoints/simclr-shapes-<profile>.pt`` when it exists and trains (then saves)
 otherwise, so each section can run on its own.
+
+A figure with controls (sliders, drop-downs) is one call::
+
+    w = interactive_figure(plot_margin, margin=widgets.FloatSlider(value=1.0, min=0.1, max=2.5))
+
+which shows ONE output: the live figure with its controls in JupyterLab, and a PNG of the
+first drawing wherever no widget front end runs (nbval, ``cssl-edu course html``, GitHub).
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import io
 import os
 import random
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,8 +147,14 @@ def pretrained(
 ):
     """Pre-load cell: return a :class:`~cssl_edu.train.Trainer` whose model is trained.
 
-    Loads ``checkpoint_dir()/<name>-<profile>/last.pt`` if it holds a finished run with the same
-    settings; otherwise trains with ``make_config(profile, **overrides)`` (which saves there).
+    In order, the first that applies:
+
+    1. the :mod:`cssl_edu.zoo` entry trained with the same settings (in the ``cpu`` profile;
+       ``name`` alone, without overrides, picks the zoo recipe of that name, e.g.
+       ``pretrained("moco-shapes")``) — converged encoders built by ``cssl-edu zoo build``;
+    2. ``checkpoint_dir()/<name>-<profile>/last.pt`` if it holds a finished run with the same
+       settings;
+    3. otherwise trains with ``make_config(profile, **overrides)`` (which saves there).
 
     Args:
         name: a label for the run, e.g. ``"simclr-shapes"``. With ``train_set`` the name must
@@ -161,6 +178,16 @@ def pretrained(
         )
     if train_set is not None:
         overrides.setdefault("n_train", len(train_set))
+    if not retrain and train_set is None and wrap is None and profile == "cpu":
+        from cssl_edu import zoo
+
+        if not overrides and name in zoo.RECIPES:
+            cfg = zoo.recipe_config(name, out_dir=str(out))
+        else:
+            cfg = make_config(profile, out_dir=str(out), **overrides)
+        entry = zoo.matching_entry(cfg)
+        if entry is not None:
+            return _trainer_from_zoo(entry, cfg, progress)
     cfg = make_config(profile, out_dir=str(out), **overrides)
 
     def new_trainer() -> Trainer:
@@ -184,6 +211,26 @@ def pretrained(
                 return trainer
     with timer(f"trained {name}"):
         trainer.fit(resume=resume)
+    return trainer
+
+
+def _trainer_from_zoo(entry: str, cfg: Any, progress: bool):
+    """A Trainer for ``cfg`` whose model holds the zoo entry's weights and whose history is the card's."""
+    from cssl_edu import zoo
+    from cssl_edu.train import History, Trainer
+
+    card = zoo.card(entry)
+    trainer = Trainer(cfg, progress=progress)
+    zoo.restore_state(trainer.method, zoo.stored_weights(entry), what=f"zoo entry {entry!r}")
+    trainer.step = trainer.total_steps
+    hist = card.get("history", {})
+    trainer.history = History(list(hist.get("step_loss", [])), list(hist.get("epochs", [])))
+    base = card["random_init"]["knn_acc"]
+    print(
+        f"loaded zoo entry {entry}: kNN {100 * card['knn_acc']:.1f} % (random init {100 * base['mean']:.1f} "
+        f"± {100 * base['sd']:.1f} %), {card['epochs']} epochs, {card['train_seconds'] / 60:.1f} min of training "
+        f"(`{card['command']}`)"
+    )
     return trainer
 
 
@@ -381,3 +428,122 @@ def show_retrieval(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------- figures with controls
+#: the MIME type under which Jupyter front ends look up a live widget
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def _b64(png: bytes | str) -> str:
+    return png if isinstance(png, str) else base64.b64encode(png).decode("ascii")
+
+
+def _draw_capturing(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any]) -> tuple[list, Callable]:
+    """Call ``fn(*args, **kwargs)``, capturing what it prints and shows.
+
+    Returns ``(figures, show)``: the figures as ``(base64 PNG, PNG metadata)`` pairs, in order,
+    and a function that shows everything captured (text and figures) where it is called.
+    Figures shown by the inline backend (``plt.show()`` in a kernel) are taken from the captured
+    displays; figures ``fn`` leaves open (another backend, or no ``plt.show()``) are rendered
+    to PNG and closed.
+    """
+    import matplotlib.pyplot as plt
+    from IPython import get_ipython
+    from IPython.utils.capture import RichOutput, capture_output
+
+    before = set(plt.get_fignums())
+    with capture_output(display=True) as captured:
+        fn(*args, **kwargs)
+        if get_ipython() is not None:  # what ipywidgets' interact does after the call, inside the capture
+            from ipywidgets.widgets.interaction import show_inline_matplotlib_plots
+
+            show_inline_matplotlib_plots()
+    outputs = captured.outputs
+    for num in sorted(set(plt.get_fignums()) - before):
+        fig = plt.figure(num)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", bbox_inches="tight")
+        plt.close(fig)
+        outputs.append(RichOutput(data={"image/png": _b64(buf.getvalue()), "text/plain": repr(fig)}))
+    figures = [
+        (_b64(o.data["image/png"]), dict((o.metadata or {}).get("image/png", {}) or {}))
+        for o in outputs
+        if "image/png" in o.data
+    ]
+
+    def show() -> None:  # CapturedIO.show(), with the figures rendered here added
+        sys.stdout.write(captured.stdout)
+        sys.stderr.write(captured.stderr)
+        if get_ipython() is not None:
+            from IPython.display import display
+
+            for o in outputs:
+                display(o.data, raw=True, metadata=o.metadata or None)
+
+    return figures, show
+
+
+def interactive_figure(fn: Callable[..., Any], /, **controls: Any):
+    """Show ``fn``'s figure with controls as ONE output; return the ``ipywidgets.interactive``.
+
+    ``fn(**values)`` draws one matplotlib figure (ending with ``plt.show()`` or not); ``controls``
+    are what ``ipywidgets.interactive`` takes (sliders, drop-downs, ``widgets.fixed``, or
+    abbreviations such as ``(0.0, 1.0)``). The output is a single display whose MIME bundle holds
+
+    - ``application/vnd.jupyter.widget-view+json``: the live widget, which JupyterLab, Notebook 7,
+      VS Code and Colab render (controls and a figure that redraws when a control moves);
+    - ``image/png``: the figure at the controls' initial values, which front ends without
+      widgets show instead (nbval runs, ``cssl-edu course html``, GitHub's notebook viewer);
+    - ``text/plain``: a one-line description.
+
+    so every front end shows exactly one figure, the richest it can. ``fn`` is called once to
+    build it (the drawing inside the widget and the PNG are the same call), then once per change.
+
+    Assign the result (``w = interactive_figure(...)``): a bare call as a cell's last line would
+    display the widget a second time.
+
+    Raises:
+        ValueError: the first call of ``fn`` drew no figure, or more than one (draw all panels
+            into one figure with ``plt.subplots``).
+        Exception: whatever the first call of ``fn`` raised (later calls, from moving a control,
+            show their traceback under the figure instead).
+    """
+    import ipywidgets
+    from IPython.display import display
+
+    first: dict[str, Any] = {}
+
+    @functools.wraps(fn)  # keeps fn's signature: interactive reads its defaults and annotations
+    def draw(*args: Any, **kwargs: Any) -> None:
+        if first:  # a control moved: draw into the widget's output area, as interact does
+            _draw_capturing(fn, args, kwargs)[1]()
+            return
+        try:
+            figures, show = _draw_capturing(fn, args, kwargs)
+        except Exception as e:  # raised again below, once, instead of shown inside the widget
+            first["error"] = e
+            return
+        first["figures"] = figures
+        show()
+
+    widget = ipywidgets.interactive(draw, **controls)
+    if "error" in first:
+        raise first["error"]
+    figures = first.get("figures", [])
+    if len(figures) != 1:
+        raise ValueError(
+            f"interactive_figure: {getattr(fn, '__name__', 'fn')}(...) drew {len(figures)} figures at the "
+            "controls' initial values; it must draw exactly one (put several panels in one figure "
+            "with plt.subplots)."
+        )
+    png, png_meta = figures[0]
+    values = ", ".join(f"{k}={v!r}" for k, v in widget.kwargs.items())
+    bundle = {
+        WIDGET_VIEW_MIME: {"version_major": 2, "version_minor": 0, "model_id": widget.model_id},
+        "image/png": png,
+        "text/plain": f"<figure of {getattr(fn, '__name__', 'fn')}({values}); "
+        "run the notebook in Jupyter to move its controls>",
+    }
+    display(bundle, raw=True, metadata={"image/png": png_meta} if png_meta else None)
+    return widget
