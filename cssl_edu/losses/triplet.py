@@ -8,6 +8,12 @@
   *batch-all* averages over every valid triplet of the batch whose loss is > 0;
   *batch-hard* (Hermans, Beyer & Leibe 2017) takes, per anchor, the farthest positive and
   the closest negative and averages over anchors that have both.
+  *semi-hard* (FaceNet's own mining, §3.2): for each anchor-positive pair, the closest
+  negative that is still *farther* than the positive, d(a, n) > d(a, p) — the negatives that
+  lie inside the margin are the ones that give a gradient without being so hard that they
+  stall training early on; when no negative is farther than the positive, the farthest
+  negative is used (as TensorFlow Addons' ``triplet_semihard_loss`` does). The loss is
+  averaged over every anchor-positive pair whose anchor has a negative.
 
 Distances come from one (N, N) matrix; batch-all forms the (N, N, N) triplet tensor, which
 is fine at course batch sizes (N = 256 → 16.8 M entries) but cubic in N.
@@ -70,7 +76,8 @@ def triplet_loss(
         labels: (N,) integer labels.
         margin: m > 0.
         mining: ``"batch_all"`` (mean over the triplets with positive loss; 0 when there are
-            none) or ``"batch_hard"`` (mean over anchors with a positive and a negative).
+            none), ``"batch_hard"`` (mean over anchors with a positive and a negative) or
+            ``"semi_hard"`` (mean over anchor-positive pairs, each with its semi-hard negative).
         squared: use squared Euclidean distances.
         normalize: L2-normalise the embeddings first.
 
@@ -85,8 +92,8 @@ def triplet_loss(
         )
     if margin <= 0:
         raise ValueError(f"margin must be > 0, got {margin}.")
-    if mining not in ("batch_all", "batch_hard"):
-        raise ValueError(f"mining must be 'batch_all' or 'batch_hard', got {mining!r}.")
+    if mining not in ("batch_all", "batch_hard", "semi_hard"):
+        raise ValueError(f"mining must be 'batch_all', 'batch_hard' or 'semi_hard', got {mining!r}.")
     x = F.normalize(embeddings, dim=1) if normalize else embeddings
     dist = pairwise_distances(x, squared)
     labels = labels.to(x.device)
@@ -101,12 +108,31 @@ def triplet_loss(
         if count == 0:
             return (dist * 0).sum()  # keeps the graph; zero loss and gradient
         return torch.where(active, losses, torch.zeros_like(losses)).sum() / count
+    if mining == "semi_hard":
+        return _semi_hard(dist, pos_mask, neg_mask, margin)
     hardest_pos = torch.where(pos_mask, dist, torch.full_like(dist, float("-inf"))).amax(1)
     hardest_neg = torch.where(neg_mask, dist, torch.full_like(dist, float("inf"))).amin(1)
     ok = pos_mask.any(1) & neg_mask.any(1)
     if not bool(ok.any()):
         raise ValueError("batch_hard needs at least one anchor with a positive and a negative in the batch.")
     return F.relu(hardest_pos[ok] - hardest_neg[ok] + margin).mean()
+
+
+def _semi_hard(dist: Tensor, pos_mask: Tensor, neg_mask: Tensor, margin: float) -> Tensor:
+    """FaceNet's semi-hard mining over an (N, N) distance matrix; see the module docstring."""
+    d_ap = dist.unsqueeze(2)  # (a, p, 1)
+    d_an = dist.unsqueeze(1)  # (a, 1, n)
+    farther = neg_mask.unsqueeze(1) & (d_an > d_ap)  # (a, p, n): negatives beyond the positive
+    closest_farther = torch.where(farther, d_an, torch.full_like(d_an, float("inf"))).amin(2)  # (a, p)
+    farthest = torch.where(neg_mask, dist, torch.full_like(dist, float("-inf"))).amax(
+        1, keepdim=True
+    )  # (a, 1)
+    chosen = torch.where(farther.any(2), closest_farther, farthest)  # (a, p)
+    valid = pos_mask & neg_mask.any(1, keepdim=True)
+    if not bool(valid.any()):
+        raise ValueError("semi_hard needs at least one anchor with a positive and a negative in the batch.")
+    losses = F.relu(dist - chosen + margin)
+    return losses[valid].mean()
 
 
 class TripletLoss(nn.Module):

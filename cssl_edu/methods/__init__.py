@@ -5,14 +5,17 @@ from cssl_edu.methods.byol import BYOL
 from cssl_edu.methods.memory_bank import MemoryBank, MemoryBankMethod
 from cssl_edu.methods.moco import MoCHi, MoCo
 from cssl_edu.methods.momentum import cosine_momentum, make_target, momentum_update
+from cssl_edu.methods.pirl import PIRL, jigsaw
 from cssl_edu.methods.queue import KeyQueue
 from cssl_edu.methods.simclr import SimCLR
 from cssl_edu.methods.simsiam import SimSiam
 from cssl_edu.methods.supcon import SupConMethod, Supervised
+from cssl_edu.methods.swav import SwAV
 
 __all__ = [
     "BYOL",
     "METHODS",
+    "PIRL",
     "KeyQueue",
     "MemoryBank",
     "MemoryBankMethod",
@@ -23,8 +26,10 @@ __all__ = [
     "SimSiam",
     "SupConMethod",
     "Supervised",
+    "SwAV",
     "build_method",
     "cosine_momentum",
+    "jigsaw",
     "make_target",
     "momentum_update",
     "register",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 METHODS: dict[str, Callable[..., Method]] = {}
@@ -38,6 +39,15 @@ class Method(nn.Module):
 
     def on_train_step_end(self, step: int, progress: float) -> None:
         """Called after each optimiser step; ``progress`` ∈ [0, 1] is the fraction of training done."""
+
+    def make_views(
+        self, images: Tensor, augment: nn.Module, generator: torch.Generator | None = None
+    ) -> list[Tensor]:
+        """The views the trainer feeds to :meth:`forward`: ``n_views`` draws of ``augment`` (same size).
+
+        Methods whose views differ (SwAV's multi-crop: large and small crops) override this.
+        """
+        return [augment(images, generator=generator) for _ in range(self.n_views)]
 
     def _check_views(self, views: list[Tensor]) -> None:
         if len(views) != self.n_views:

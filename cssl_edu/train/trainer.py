@@ -286,7 +286,7 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def _views(self, images: torch.Tensor) -> list[torch.Tensor]:
         self._aug_gen.manual_seed((self.cfg.seed * 1_000_003 + self.step) * self.world_size + self.rank)
-        views = [self.augment(images, generator=self._aug_gen) for _ in range(self.method.n_views)]
+        views = self.method.make_views(images, self.augment, self._aug_gen)  # n_views augmented batches
         if self.cfg.channels_last:
             views = [v.contiguous(memory_format=torch.channels_last) for v in views]
         return views
