@@ -172,6 +172,71 @@ def test_an_independent_from_scratch_implementation_passes(capsys: pytest.Captur
     assert capsys.readouterr().out.count("✓") == 3
 
 
+@pytest.mark.parametrize("buffers", ["left alone", "copied", "averaged"])
+def test_momentum_check_accepts_each_buffer_convention(
+    buffers: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The papers' EMA runs over parameters only; copying buffers is the package's convention."""
+
+    def ema(online: torch.nn.Module, target: torch.nn.Module, m: float) -> None:
+        with torch.no_grad():
+            for po, pt in zip(online.parameters(), target.parameters()):
+                pt.mul_(m).add_(po, alpha=1 - m)
+            for bo, bt in zip(online.buffers(), target.buffers()):
+                if buffers == "copied":
+                    bt.copy_(bo)
+                elif buffers == "averaged" and bt.is_floating_point():
+                    bt.mul_(m).add_(bo, alpha=1 - m)
+
+    C.check_momentum_update(ema)
+    assert "✓ check_momentum_update passed" in capsys.readouterr().out
+
+
+def test_momentum_check_still_fails_a_wrong_buffer_update() -> None:
+    def ema_zeroing_buffers(online: torch.nn.Module, target: torch.nn.Module, m: float) -> None:
+        momentum_update(online, target, m)
+        for bt in target.buffers():
+            bt.zero_()
+
+    with pytest.raises(C.CheckFailed, match="target buffers"):
+        C.check_momentum_update(ema_zeroing_buffers)
+
+
+def test_mix_check_is_not_fooled_by_chance(capsys: pytest.CaptureFixture[str]) -> None:
+    """The statistical parts (i ≠ j, α ~ U(0, 1), β ~ U(0, 0.5)) pass the package for many draws."""
+    for seed in range(20):
+        torch.manual_seed(seed)
+        C.check_mix_hard_negatives(mix_hard_negatives)
+    assert capsys.readouterr().out.count("✓") == 20
+
+
+def test_mix_check_catches_a_narrow_alpha_and_a_fixed_beta() -> None:
+    """Not only the catalogued extremes: α ~ U(0.3, 0.7) and β = 0.25 are caught too."""
+
+    @torch.no_grad()
+    def mix(
+        q: torch.Tensor, neg: torch.Tensor, n_hard: int, s: int, sp: int, alpha_lo: float, beta: float | None
+    ):
+        qn, nn_ = F.normalize(q, dim=1), F.normalize(neg, dim=1)
+        hard = nn_[(qn @ nn_.T).topk(n_hard, dim=1).indices]  # (N, n_hard, d)
+        n, d = q.shape[0], q.shape[1]
+        i = torch.randint(n_hard, (n, s))
+        j = (i + 1 + torch.randint(max(n_hard - 1, 1), (n, s))) % n_hard
+        a = alpha_lo + (1 - 2 * alpha_lo) * torch.rand(n, s, 1)
+        pick = lambda idx, k: hard.gather(1, idx.unsqueeze(-1).expand(n, k, d))  # noqa: E731
+        mixes = a * pick(i, s) + (1 - a) * pick(j, s)
+        b = 0.5 * torch.rand(n, sp, 1) if beta is None else torch.full((n, sp, 1), beta)
+        qmix = b * qn.unsqueeze(1) + (1 - b) * pick(torch.randint(n_hard, (n, sp)), sp)
+        return F.normalize(torch.cat([mixes, qmix], 1), dim=-1)
+
+    with pytest.raises(C.CheckFailed) as info:
+        C.check_mix_hard_negatives(lambda *a: mix(*a, alpha_lo=0.3, beta=None))
+    assert info.value.bug == "alpha_not_uniform"
+    with pytest.raises(C.CheckFailed) as info:
+        C.check_mix_hard_negatives(lambda *a: mix(*a, alpha_lo=0.0, beta=0.25))
+    assert info.value.bug == "beta_not_uniform"
+
+
 def test_wrong_shape_and_non_finite_messages() -> None:
     with pytest.raises(C.CheckFailed, match="expected \\(6, 10, 16\\)"):
         C.check_mix_hard_negatives(lambda q, n, h, s, sp: torch.zeros(q.shape[0], s, q.shape[1]))

@@ -969,12 +969,14 @@ def momentum_not_in_place(online: nn.Module, target: nn.Module, m: float) -> Non
 
 @bug(
     "momentum_update",
-    "buffers_not_copied",
-    "the buffers (BatchNorm running mean/var) are not copied from the online network",
-    "after the parameters: for b_o, b_t in zip(online.buffers(), target.buffers()): b_t.copy_(b_o)",
+    "m_ignored",
+    "the target becomes a copy of the online network (m is ignored, e.g. "
+    "target.load_state_dict(online.state_dict()))",
+    "average, do not copy: θ_target ← m·θ_target + (1 - m)·θ_online keeps m of the old target",
 )
-def momentum_no_buffers(online: nn.Module, target: nn.Module, m: float) -> None:
-    _ema(online, target, m, 1 - m, buffers=False)
+@torch.no_grad()
+def momentum_copies_online(online: nn.Module, target: nn.Module, m: float) -> None:
+    target.load_state_dict(online.state_dict())
 
 
 # ============================================================================ MoCHi hard-negative mixing
@@ -988,14 +990,19 @@ def _mix(
     g: torch.Generator | None,
     beta_max: float = 0.5,
     normalise: bool = True,
+    allow_same: bool = False,
+    alpha: float | None = None,
 ) -> Tensor:
     n, n_hard, d = hard.shape
     q = F.normalize(query, dim=1)
     out = []
     if s > 0:
         i = torch.randint(n_hard, (n, s), generator=g)
-        j = (i + 1 + torch.randint(n_hard - 1, (n, s), generator=g)) % n_hard
-        a = torch.rand(n, s, 1, generator=g)
+        if allow_same:  # j drawn independently of i: j = i happens with probability 1/n_hard
+            j = torch.randint(n_hard, (n, s), generator=g)
+        else:
+            j = (i + 1 + torch.randint(n_hard - 1, (n, s), generator=g)) % n_hard
+        a = torch.rand(n, s, 1, generator=g) if alpha is None else torch.full((n, s, 1), alpha)
         ni = hard.gather(1, i.unsqueeze(-1).expand(n, s, d))
         nj = hard.gather(1, j.unsqueeze(-1).expand(n, s, d))
         out.append(a * ni + (1 - a) * nj)
@@ -1122,6 +1129,63 @@ def mochi_beta_too_large(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     return _mix(query, _hard_set(query, negatives, n_hard), s, s_prime, generator, beta_max=1.0)
+
+
+@bug(
+    "mix_hard_negatives",
+    "same_negative_twice",
+    "a two-negative mix may draw the same hard negative twice (i = j), so some 'mixes' are just "
+    "a copy of one hard negative",
+    "draw j among the other n_hard − 1 negatives: j = (i + 1 + randint(n_hard − 1)) % n_hard",
+)
+@torch.no_grad()
+def mochi_same_negative_twice(
+    query: Tensor,
+    negatives: Tensor,
+    n_hard: int,
+    s: int,
+    s_prime: int,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    return _mix(query, _hard_set(query, negatives, n_hard), s, s_prime, generator, allow_same=True)
+
+
+@bug(
+    "mix_hard_negatives",
+    "alpha_not_uniform",
+    "the mixing coefficient α is not drawn from U(0, 1) for every mix (e.g. fixed at α = 0.5: "
+    "every synthetic negative is a midpoint)",
+    "draw a fresh α ~ U(0, 1) per synthetic negative: alpha = torch.rand(N, s, 1)",
+)
+@torch.no_grad()
+def mochi_alpha_fixed(
+    query: Tensor,
+    negatives: Tensor,
+    n_hard: int,
+    s: int,
+    s_prime: int,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    return _mix(query, _hard_set(query, negatives, n_hard), s, s_prime, generator, alpha=0.5)
+
+
+@bug(
+    "mix_hard_negatives",
+    "beta_not_uniform",
+    "the query's share β is not drawn from U(0, 0.5) for every query-mix (e.g. β = 0: the "
+    "'query mixes' are plain hard negatives and carry nothing of the query)",
+    "draw a fresh β ~ U(0, 0.5) per query-mix: beta = 0.5 * torch.rand(N, s_prime, 1)",
+)
+@torch.no_grad()
+def mochi_beta_zero(
+    query: Tensor,
+    negatives: Tensor,
+    n_hard: int,
+    s: int,
+    s_prime: int,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    return _mix(query, _hard_set(query, negatives, n_hard), s, s_prime, generator, beta_max=0.0)
 
 
 # ============================================================================ augmentation

@@ -3,6 +3,7 @@ and MoCHi's hard-negative mixing."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -168,22 +169,35 @@ def _observe_momentum(fn: Any, case: Case) -> Observation:
         for p in online.parameters():
             p.add_(torch.randn(p.shape, generator=g))
     online.train()(torch.randn(16, 4, generator=g))  # BatchNorm running statistics change too
-    fn(online, target, case.data["m"])
     flat = lambda ts: torch.cat([t.detach().float().flatten() for t in ts])  # noqa: E731
+    floats = lambda net: flat(b for b in net.buffers() if b.is_floating_point())  # noqa: E731
+    m, before, online_buffers = case.data["m"], floats(target), floats(online)
+    fn(online, target, m)
+    after = floats(target)
+    # Buffers (BatchNorm running statistics) are not parameters, and the papers' code leaves them
+    # alone (MoCo's and BYOL's EMA runs over parameters only); the package copies them from the
+    # online network, a convention. Any of the three is accepted.
+    accepted = (before, online_buffers, m * before + (1 - m) * online_buffers)
     return {
         "target parameters": flat(target.parameters()),
         "online parameters": flat(online.parameters()),
-        "target buffers": flat(b for b in target.buffers() if b.is_floating_point()),
+        "target buffers left as they were, copied from the online network, or averaged with m": any(
+            torch.allclose(after, want, rtol=1e-5, atol=1e-6) for want in accepted
+        ),
     }
 
 
 @one_thread
 def check_momentum_update(fn: Callable[..., Any]) -> None:
-    """Check ``fn(online, target, m)``, the in-place EMA θ_t ← m·θ_t + (1 − m)·θ_o (buffers copied).
+    """Check ``fn(online, target, m)``, the in-place EMA θ_t ← m·θ_t + (1 − m)·θ_o over the parameters.
 
     Compared with :func:`cssl_edu.methods.momentum_update` for m = 0.99, 0.9, 0 and 1 on a
-    small network with BatchNorm. Known bugs: m and 1 − m swapped, online updated instead
-    of the target, nothing updated in place, buffers not copied.
+    small network with BatchNorm. Only the parameters are compared exactly. The buffers
+    (BatchNorm running mean/var) are not parameters: the papers' EMA (MoCo, BYOL) leaves the
+    target's own buffers alone, the package copies the online network's (a convention of this
+    package, so that a target in eval mode normalises like the online network), and some
+    libraries average them too — all three pass. Known bugs: m and 1 − m swapped, online
+    updated instead of the target, nothing updated in place, m ignored (a plain copy).
     """
     cases = [Case(f"m = {m}", {"m": m, "seed": 30 + i}) for i, m in enumerate((0.99, 0.9, 0.0, 1.0))]
     run_check(
@@ -212,16 +226,35 @@ def _cone(rows: Tensor, gens: Tensor, tol: float = 1e-4) -> tuple[Tensor, Tensor
     return ok, coef
 
 
-def _mix_ok(out: Tensor, query: Tensor, hard: Tensor, s: int) -> tuple[bool, bool]:
-    """(every row is a valid mix of this hard set, every s' row also has β ≤ 0.5)."""
+def _fitted_share(ok: Tensor, coef: Tensor) -> Tensor:
+    """For each row, the first generator's share a/(a + b) in the first pair it is a mix of: (N·M,)."""
+    first = ok.long().argmax(-1, keepdim=True)  # (N, M, 1): index of the first matching pair
+    c = coef.gather(2, first.unsqueeze(-1).expand(-1, -1, 1, 2)).squeeze(2)  # (N, M, 2)
+    return (c[..., 0] / c.sum(-1).clamp_min(1e-12)).flatten()
+
+
+def _mix_ok(out: Tensor, query: Tensor, hard: Tensor, s: int) -> tuple[bool, bool, Tensor, Tensor, int]:
+    """What the rows of ``out`` are, given the hard set ``hard`` (N, n_hard, d) of each query.
+
+    Returns (every row is a valid mix of this hard set, every s' row also has β ≤ 0.5,
+    the fitted α of the s rows folded to min(α, 1 − α), the fitted β of the s' rows,
+    how many s rows are a copy of one hard negative).
+    """
     n_hard = hard.shape[1]
     ok_all, beta_ok = True, True
+    alphas, betas, copies = torch.zeros(0, dtype=torch.float64), torch.zeros(0, dtype=torch.float64), 0
     if s > 0:
         pairs = (
             torch.combinations(torch.arange(n_hard), 2) if n_hard > 1 else torch.zeros(1, 2, dtype=torch.long)
         )
-        ok, _ = _cone(out[:, :s], hard[:, pairs])
+        ok, coef = _cone(out[:, :s], hard[:, pairs])
         ok_all &= bool(ok.any(-1).all())
+        if ok_all:
+            a = _fitted_share(ok, coef)
+            alphas = torch.minimum(a, 1 - a)
+        # a row within 1e-5 of a hard negative: a correct mix gets there only for α < ~1e-5
+        dist = torch.cdist(out[:, :s].detach().double(), hard.double())  # (N, s, n_hard)
+        copies = int((dist.amin(-1) < 1e-5).sum())
     if out.shape[1] > s:
         q = F.normalize(query.detach(), dim=1).unsqueeze(1).expand(-1, n_hard, -1)
         gens = torch.stack([q, hard], dim=2)  # (N, n_hard, 2, d)
@@ -229,7 +262,25 @@ def _mix_ok(out: Tensor, query: Tensor, hard: Tensor, s: int) -> tuple[bool, boo
         ok_all &= bool(ok.any(-1).all())
         small_beta = ok & (coef[..., 0] <= coef[..., 1] * (1 + 1e-3) + 1e-6)
         beta_ok = bool(small_beta.any(-1).all())
-    return ok_all, beta_ok
+        if ok_all and beta_ok:
+            betas = _fitted_share(small_beta, coef)
+    return ok_all, beta_ok, alphas, betas, copies
+
+
+def _not_uniform(x: Tensor, high: float, min_count: int = 20) -> bool:
+    """Kolmogorov–Smirnov: are the values ``x`` clearly *not* drawn from U(0, high)?
+
+    Uses a p-value of 1e-6 (critical D = √(ln(2/p) / 2n)), so a correct implementation
+    fails by chance about once in a million runs; a fixed α (D ≈ 1) or β = 0 (D = 1) fails
+    with any n ≥ 20.
+    """
+    n = x.numel()
+    if n < min_count:
+        return False
+    u = (x.double() / high).clamp(0, 1).sort().values
+    grid = torch.arange(1, n + 1, dtype=torch.float64) / n
+    d = torch.maximum(grid - u, u - (grid - 1.0 / n)).max()
+    return bool(d > math.sqrt(math.log(2 / 1e-6) / (2 * n)))
 
 
 def _mochi_cases() -> list[Case]:
@@ -270,10 +321,14 @@ def check_mix_hard_negatives(fn: Callable[..., Any]) -> None:
 
     The mixing is random, so the check tests what must hold whatever the draws: the shape,
     no gradient, unit-norm rows; the first ``s`` rows of query n are non-negative mixes of two
-    of *its own* ``n_hard`` most similar negatives (cosine similarity); the last ``s_prime``
-    rows mix the query with one of them, with the query's share β ≤ 0.5. Known bugs: every
+    *different* ones of *its own* ``n_hard`` most similar negatives (cosine similarity); the
+    last ``s_prime`` rows mix the query with one of them, with the query's share β ≤ 0.5.
+    Then, over all cases (about 70 mixes of each kind), the fitted coefficients must look
+    like the paper's draws: α ~ U(0, 1) and β ~ U(0, 0.5) (a Kolmogorov–Smirnov test at
+    p = 1e-6, so a correct implementation practically never fails it). Known bugs: every
     query using query 0's hard negatives, the easiest instead of the hardest, ranking by raw
-    dot products, β ~ U(0, 1), not normalised, not detached.
+    dot products, β ~ U(0, 1), the same negative mixed with itself (i = j), a fixed α,
+    β = 0, not normalised, not detached.
     """
     check, cases = "check_mix_hard_negatives", _mochi_cases()
     bugs = B.BUGS["mix_hard_negatives"]
@@ -285,6 +340,9 @@ def check_mix_hard_negatives(fn: Callable[..., Any]) -> None:
     explains = dict.fromkeys(alternatives, True)
     first_bad: tuple[str, str] | None = None
     beta_bad: str | None = None
+    alphas: list[Tensor] = []
+    betas: list[Tensor] = []
+    copies: list[tuple[str, int]] = []
     for case in cases:
         d = case.data
         query, neg = _mochi_inputs(case)
@@ -318,7 +376,11 @@ def check_mix_hard_negatives(fn: Callable[..., Any]) -> None:
             )
         if not out.numel():
             continue
-        own_ok, own_beta = _mix_ok(out, query, B._hard_set(query, neg, d["n_hard"]), d["s"])
+        own_ok, own_beta, a, b, n_copies = _mix_ok(out, query, B._hard_set(query, neg, d["n_hard"]), d["s"])
+        alphas.append(a)
+        betas.append(b)
+        if n_copies:
+            copies.append((case.name, n_copies))
         for key, make in alternatives.items():
             explains[key] &= _mix_ok(out, query, make(query, neg, d["n_hard"]), d["s"])[0]
         if not own_ok and first_bad is None:
@@ -342,5 +404,31 @@ def check_mix_hard_negatives(fn: Callable[..., Any]) -> None:
             bugs["beta_too_large"],
             f"on case '{beta_bad}' some query-mixes have β > 0.5.",
             case=beta_bad,
+        )
+    if sum(n for _, n in copies) >= 2:  # a correct mix is this close to one negative with p ≈ 1e-5
+        where, _ = copies[0]
+        raise fail(
+            check,
+            bugs["same_negative_twice"],
+            f"{sum(n for _, n in copies)} two-negative mixes equal one hard negative "
+            f"(first on case '{where}').",
+            case=where,
+        )
+    a_all, b_all = torch.cat(alphas), torch.cat(betas)
+    if _not_uniform(a_all, 0.5):
+        raise fail(
+            check,
+            bugs["alpha_not_uniform"],
+            f"over {a_all.numel()} two-negative mixes the fitted min(α, 1 − α) ranges "
+            f"{float(a_all.min()):.3f}–{float(a_all.max()):.3f} (mean {float(a_all.mean()):.3f}); "
+            "for α ~ U(0, 1) it is uniform on [0, 0.5] (mean 0.25).",
+        )
+    if _not_uniform(b_all, 0.5):
+        raise fail(
+            check,
+            bugs["beta_not_uniform"],
+            f"over {b_all.numel()} query-mixes the fitted β ranges "
+            f"{float(b_all.min()):.3f}–{float(b_all.max()):.3f} (mean {float(b_all.mean()):.3f}); "
+            "for β ~ U(0, 0.5) it is uniform on [0, 0.5] (mean 0.25).",
         )
     passed(check, len(cases))
