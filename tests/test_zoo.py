@@ -101,7 +101,8 @@ def test_build_writes_weights_and_a_complete_card(tiny_zoo):
     assert zoo.names(root) == ["tiny-byol", "tiny-moco"]
     c = zoo.card("tiny-byol", root)
     for key in (
-        "method", "dataset", "arch", "config", "epochs", "steps", "train_seconds", "machine", "torch",
+        "method", "dataset", "arch", "config", "epochs", "steps", "train_seconds", "train_cpu_seconds",
+        "machine", "torch",
         "git_commit", "command", "knn_acc", "linear_probe_acc", "random_init", "history",
     ):  # fmt: skip
         assert key in c, key
@@ -199,7 +200,14 @@ def test_shipped_card_matches_todays_recipe(name):
         f"the recipe of {name} changed since its entry was built; rebuild it with `cssl-edu zoo build {name}`"
     )
     assert c["command"].startswith(f"cssl-edu zoo build {name}")
-    assert c["train_seconds"] <= 15 * 60, "each entry's training budget is 15 minutes on the 2-core CPU"
+    # the budget is 15 minutes of this 2-core CPU per entry: at most 2 × 15 CPU-minutes of training
+    # (wall-clock time depends on what else the shared machine ran; the card records both)
+    assert c["train_cpu_seconds"] is not None, (
+        "built in one go, so the card has the whole training's CPU time"
+    )
+    assert c["train_cpu_seconds"] <= 2 * 15 * 60, (
+        "each entry's training budget is 15 minutes on the 2-core CPU"
+    )
 
 
 @pytest.mark.parametrize("name", list(RECIPES))

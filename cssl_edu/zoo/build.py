@@ -165,9 +165,14 @@ def build_entry(
         )
     load_avg = machine()
     trainer = Trainer(cfg, progress=progress)
-    wall0 = time.perf_counter()
+    resumed_from = 0
+    if trainer.last_checkpoint.exists():
+        resumed_from = int(torch.load(trainer.last_checkpoint, map_location="cpu", weights_only=True)["step"])
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     trainer.fit(resume=True)
-    wall = time.perf_counter() - wall0
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    if hasattr(os, "getloadavg"):
+        load_avg["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     train_seconds = sum(float(r["seconds"]) for r in trainer.history.epochs)
 
     stored = stored_state(trainer.method)
@@ -209,7 +214,12 @@ def build_entry(
         "data_stats": {"mean": list(train.mean), "std": list(train.std)},
         "epochs": cfg.epochs,
         "steps": trainer.step,
+        # wall-clock seconds of the training epochs (they depend on what else the machine ran:
+        # see machine.load_average_at_start) and the CPU time the training process used — all
+        # threads together, so a quiet 2-core machine needs at least cpu / 2 seconds of wall time
         "train_seconds": round(train_seconds, 1),
+        "train_cpu_seconds": round(cpu, 1) if resumed_from == 0 else None,
+        "resumed_from_step": resumed_from,
         "wall_seconds": round(wall, 1),
         "machine": load_avg,
         "torch": torch.__version__,
