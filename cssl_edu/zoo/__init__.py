@@ -62,6 +62,7 @@ __all__ = [
     "restore_state",
     "same_recipe",
     "stored_weights",
+    "table",
 ]
 
 
@@ -280,6 +281,25 @@ def load(name: str, root: str | os.PathLike[str] | None = None) -> nn.Module:
     meta = card(name, root)
     method = restore_state(_build_method(meta), stored_weights(name, root), what=f"zoo entry {name!r}")
     return method.eval()
+
+
+def table(root: str | os.PathLike[str] | None = None) -> str:
+    """The entries as a markdown table (the README's zoo table is this output)."""
+    lines = [
+        "| entry | method | data | kNN | linear probe | random init: kNN / probe (3 seeds) | floor (kNN) | training |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in names(root):
+        c = card(name, root)
+        rk, rp = c["random_init"]["knn_acc"], c["random_init"]["linear_probe_acc"]
+        floor = f"{100 * c['floor']['knn_acc']:.1f} %" if c.get("floor") else "—"
+        lines.append(
+            f"| {name} | {c['method']} | {c['dataset']} | {100 * c['knn_acc']:.1f} % | "
+            f"{100 * c['linear_probe_acc']:.1f} % | {100 * rk['mean']:.1f} ± {100 * rk['sd']:.1f} % / "
+            f"{100 * rp['mean']:.1f} ± {100 * rp['sd']:.1f} % | {floor} | {c['epochs']} epochs, "
+            f"{c['train_seconds'] / 60:.1f} min |"
+        )
+    return "\n".join(lines)
 
 
 def load_backbone(name: str, root: str | os.PathLike[str] | None = None) -> nn.Module:
