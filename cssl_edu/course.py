@@ -10,8 +10,10 @@ The course has three folders of notebooks:
 ``### BEGIN SOLUTION`` and ``### END SOLUTION`` become one
 ``raise NotImplementedError("…")`` at the indentation of the BEGIN line; a hint written on
 the BEGIN line (``### BEGIN SOLUTION hint: use torch.logsumexp``) is carried into the
-message. Cells tagged ``hidden-test`` (cell metadata tags) or whose source starts with
-``### HIDDEN TEST`` are removed. Outputs and execution counts are cleared. Put solution
+message. Code cells tagged ``hidden-test`` (cell metadata tags) or whose source starts with
+``### HIDDEN TEST`` are removed, and so is any cell — Markdown or code — tagged ``solution``
+(e.g. the written answers to a problem set's questions). Outputs and execution counts are
+cleared. Put solution
 blocks inside functions (or make every later use of their names call a function), so that
 an exercise notebook fails with ``NotImplementedError`` only, never with a ``NameError``.
 
@@ -44,6 +46,7 @@ from typing import Any
 COURSE_DIRS: tuple[str, ...] = ("notebooks", "exercises", "solutions")
 META_KEY = "cssl_edu"
 HIDDEN_TAG = "hidden-test"
+SOLUTION_TAG = "solution"  # any cell kept only in solutions/ (written answers)
 HIDDEN_PREFIX = "### HIDDEN TEST"
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -257,6 +260,8 @@ def make_exercise(nb: Any, name: str = "notebook") -> Any:
     cells = []
     for i, cell in enumerate(src.cells):
         cell["id"] = _cell_id(name, i, cell)
+        if SOLUTION_TAG in (cell.get("metadata", {}).get("tags", []) or []):
+            continue
         if cell.cell_type == "code":
             if _is_hidden(cell):
                 continue

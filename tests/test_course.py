@@ -60,6 +60,7 @@ def solution_notebook() -> nbformat.NotebookNode:
         _code("### HIDDEN TEST\nassert square(3) == 9"),
         _code("assert cube(2) == 8", metadata={"tags": ["hidden-test"]}),
         _code("print('square(4) =', square(4))", execution_count=5),
+        new_markdown_cell("**Answer.** Squares grow fastest.", metadata={"tags": ["solution"]}),
         _code("print('the end')"),
     ]
     return nb
@@ -149,8 +150,9 @@ def test_make_exercise_strips_solutions_hidden_tests_and_outputs() -> None:
     nb = solution_notebook()
     ex = course.make_exercise(nb, name="fixture")
     sources = [c.source for c in ex.cells]
-    assert len(ex.cells) == 4  # both hidden-test cells are gone
+    assert len(ex.cells) == 4  # both hidden-test cells and the solution-only answer are gone
     assert not any("assert" in s for s in sources)
+    assert not any("Answer" in s for s in sources)
     assert ex.cells[0].source == nb.cells[0].source  # markdown untouched, markers and all
     code = ex.cells[1].source
     assert "x * x" not in code and "x ** 3" not in code
