@@ -6,6 +6,7 @@ cssl-edu train --config my_run.yaml --resume
 cssl-edu eval runs/simclr-cifar10/last.pt
 cssl-edu course list                            # the lessons, with titles and time estimates
 cssl-edu course copy my-course --exercises      # the course out of the installed package
+cssl-edu lab                                    # copy the course to ./cssl-edu-course, open it in JupyterLab
 """
 
 from __future__ import annotations
@@ -252,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     _add_course_parser(sub)
+    _add_lab_parser(sub)
     _add_zoo_parser(sub)
     return parser
 
@@ -513,18 +515,85 @@ def _add_course_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_course_make_exercises)
 
 
+# ---------------------------------------------------------------------------- lab
+
+#: where ``cssl-edu lab`` puts the course when no folder is given
+LAB_DEFAULT_DIR = "cssl-edu-course"
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from cssl_edu.course import COURSE_DIRS, copy_course
+
+    try:
+        from jupyterlab.labapp import LabApp
+    except ImportError:
+        print(
+            "cssl-edu: error: `cssl-edu lab` needs JupyterLab, which is not installed here; install it "
+            "with `pip install jupyterlab ipykernel` (or reinstall cssl-edu, which depends on it).",
+            file=sys.stderr,
+        )
+        return 2
+    folder = Path(args.dir).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"{folder} exists and is not a folder; give `cssl-edu lab` a folder to use.")
+    if folder.is_dir() and any(folder.iterdir()):
+        print(
+            f"{folder} already exists: opening it as it is (nothing copied, your edits are kept). "
+            f"For a fresh copy of the course: cssl-edu lab ANOTHER_FOLDER"
+        )
+    else:
+        for copied in copy_course(folder, COURSE_DIRS):
+            print(f"copied {copied}")
+    lab_argv = [f"--ServerApp.root_dir={folder.resolve()}"]
+    if args.port is not None:
+        lab_argv.append(f"--port={args.port}")
+    if args.no_browser:
+        lab_argv.append("--no-browser")
+    lab_argv += getattr(args, "lab_args", [])
+    print(f"starting JupyterLab on {folder.resolve()} (stop it with Ctrl-C) ...", flush=True)
+    LabApp.launch_instance(argv=lab_argv)
+    return 0
+
+
+def _add_lab_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "lab",
+        help="copy the course into a folder (once) and open it in JupyterLab",
+        description="Copy the course (lessons in notebooks/, problem sets in exercises/ and solutions/) "
+        "into DIR when DIR does not exist yet or is empty, then start JupyterLab on DIR. An existing "
+        "DIR is opened as it is: a student's edited copy is never overwritten.",
+        epilog="Every other option goes to JupyterLab unchanged, written as --name=value, e.g. "
+        "--ServerApp.token=SECRET or --ip=0.0.0.0.",
+    )
+    p.add_argument(
+        "dir",
+        metavar="DIR",
+        nargs="?",
+        default=LAB_DEFAULT_DIR,
+        help=f"the course folder (default: ./{LAB_DEFAULT_DIR})",
+    )
+    p.add_argument("--port", type=int, default=None, help="port for JupyterLab (default: JupyterLab's, 8888)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
+    p.set_defaults(func=cmd_lab, pass_through=True)
+
+
 def _course_only_parser() -> argparse.ArgumentParser:
-    """The parser for ``cssl-edu course ...`` alone: it never imports torch, so listing or copying
-    the course starts in a fraction of a second."""
+    """The parser for ``cssl-edu course ...`` and ``cssl-edu lab`` alone: it never imports torch,
+    so listing or copying the course, or starting JupyterLab, begins in a fraction of a second."""
     parser = argparse.ArgumentParser(prog="cssl-edu")
-    _add_course_parser(parser.add_subparsers(dest="command", required=True))
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_course_parser(sub)
+    _add_lab_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _course_only_parser() if argv[:1] == ["course"] else build_parser()
-    args = parser.parse_args(argv)
+    parser = _course_only_parser() if argv[:1] in (["course"], ["lab"]) else build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "pass_through", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.lab_args = unknown  # `cssl-edu lab` hands them to JupyterLab
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as e:

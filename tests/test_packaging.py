@@ -75,14 +75,19 @@ def test_dev_extra_has_the_test_tools_and_peer_libraries() -> None:
         "pytest",
         "nbval",
         "nbconvert",
-        "jupyterlab",
-        "ipykernel",
+        "playwright",
         "hypothesis",
         "ruff",
         "lightly",
         "pytorch-metric-learning",
     ):
         assert need in dev, need
+
+
+def test_jupyterlab_and_ipykernel_are_runtime_dependencies() -> None:
+    """`pip install cssl-edu && cssl-edu lab` needs them (tests/test_lab.py runs it from a wheel)."""
+    runtime = {_split_req(r)[0] for r in _pyproject()["project"]["dependencies"]}
+    assert {"jupyterlab", "ipykernel", "ipywidgets"} <= runtime
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
