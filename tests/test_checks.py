@@ -13,13 +13,16 @@ import torch.nn.functional as F
 from cssl_edu import checks as C
 from cssl_edu.augment import SimCLRAugment
 from cssl_edu.checks import bugs as B
+from cssl_edu.checks.swav import prototype_scores_reference
 from cssl_edu.eval.geometry import alignment, uniformity
 from cssl_edu.losses import (
     info_nce,
     margin_contrastive_loss,
     mix_hard_negatives,
     nt_xent,
+    sinkhorn,
     supcon,
+    swav_loss,
     triplet_loss,
 )
 from cssl_edu.methods import KeyQueue, momentum_update
@@ -39,6 +42,9 @@ CHECKS: dict[str, Callable[[Any], None]] = {
     "momentum_update": C.check_momentum_update,
     "mix_hard_negatives": C.check_mix_hard_negatives,
     "augment": C.check_augment,
+    "sinkhorn": C.check_sinkhorn,
+    "swav_loss": C.check_swav_loss,
+    "prototype_scores": C.check_prototype_scores,
 }
 
 # the package's own implementation of what each check expects
@@ -56,6 +62,9 @@ REFERENCE: dict[str, Any] = {
     "momentum_update": momentum_update,
     "mix_hard_negatives": mix_hard_negatives,
     "augment": SimCLRAugment(32),
+    "sinkhorn": sinkhorn,
+    "swav_loss": swav_loss,
+    "prototype_scores": prototype_scores_reference,
 }
 
 # the bugs shared by all losses: which check each one is fed to

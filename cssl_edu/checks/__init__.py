@@ -28,6 +28,9 @@ check_moco_step(fn)            ``fn(query, key, queue, temperature) -> loss`` (t
 check_momentum_update(fn)      ``fn(online, target, m)`` updating ``target`` in place
 check_mix_hard_negatives(fn)   ``fn(query, negatives, n_hard, s, s_prime) -> (N, s + s', d)``
 check_augment(fn)              ``fn(images uint8 (B, 3, H, W)) -> views float (B, 3, S, S)``
+check_sinkhorn(fn)             ``fn(scores (B, K), epsilon, n_iters) -> Q (B, K)``, no gradient
+check_swav_loss(fn)            ``fn(scores (V, B, K), temperature, epsilon, n_iters) -> loss``
+check_prototype_scores(fn)     ``fn(z (B, d), prototypes (K, d)) -> scores (B, K)``
 =============================  =============================================================
 """
 
@@ -50,6 +53,7 @@ from cssl_edu.checks.moco import (
     check_moco_step,
     check_momentum_update,
 )
+from cssl_edu.checks.swav import check_prototype_scores, check_sinkhorn, check_swav_loss
 
 __all__ = [
     "BUGS",
@@ -66,7 +70,10 @@ __all__ = [
     "check_moco_step",
     "check_momentum_update",
     "check_nt_xent",
+    "check_prototype_scores",
+    "check_sinkhorn",
     "check_supcon",
+    "check_swav_loss",
     "check_triplet",
     "check_uniformity",
 ]
