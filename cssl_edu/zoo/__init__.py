@@ -286,18 +286,25 @@ def load(name: str, root: str | os.PathLike[str] | None = None) -> nn.Module:
 def table(root: str | os.PathLike[str] | None = None) -> str:
     """The entries as a markdown table (the README's zoo table is this output)."""
     lines = [
-        "| entry | method | data | kNN | linear probe | random init: kNN / probe (3 seeds) | floor (kNN) | training |",
+        "| entry | method | data | kNN | linear probe | random init: kNN / probe (3 seeds) | floor (kNN) "
+        "| training: epochs, CPU time (wall time, load) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name in names(root):
         c = card(name, root)
         rk, rp = c["random_init"]["knn_acc"], c["random_init"]["linear_probe_acc"]
         floor = f"{100 * c['floor']['knn_acc']:.1f} %" if c.get("floor") else "—"
+        cpu = (
+            f"{c['train_cpu_seconds'] / 60:.1f} CPU-min"
+            if c.get("train_cpu_seconds")
+            else "CPU time not recorded"
+        )
+        load = (c.get("machine", {}).get("load_average_at_start") or ["?"])[0]
         lines.append(
             f"| {name} | {c['method']} | {c['dataset']} | {100 * c['knn_acc']:.1f} % | "
             f"{100 * c['linear_probe_acc']:.1f} % | {100 * rk['mean']:.1f} ± {100 * rk['sd']:.1f} % / "
-            f"{100 * rp['mean']:.1f} ± {100 * rp['sd']:.1f} % | {floor} | {c['epochs']} epochs, "
-            f"{c['train_seconds'] / 60:.1f} min |"
+            f"{100 * rp['mean']:.1f} ± {100 * rp['sd']:.1f} % | {floor} | {c['epochs']} epochs, {cpu} "
+            f"({c['train_seconds'] / 60:.1f} min wall, load {load}) |"
         )
     return "\n".join(lines)
 

@@ -163,7 +163,7 @@ def build_entry(
             f"zoo entry {name} trains on the CIFAR-10 subset, but {cfg.data_root} does not exist; "
             "pass --data-root PATH/cifar10-subset.npz."
         )
-    load_avg = machine()
+    load_avg, commit = machine(), git_commit()  # the code that trains, read before training starts
     trainer = Trainer(cfg, progress=progress)
     resumed_from = 0
     if trainer.last_checkpoint.exists():
@@ -223,7 +223,7 @@ def build_entry(
         "wall_seconds": round(wall, 1),
         "machine": load_avg,
         "torch": torch.__version__,
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "command": f"cssl-edu zoo build {name}"
         + (f" --data-root {data_root}" if rec.dataset == "cifar10-subset" and data_root else ""),
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -283,7 +283,8 @@ def build(
         log(
             f"{name}: kNN {entry['knn_acc']:.3f} (random init {base['mean']:.3f} ± {base['sd']:.3f}"
             + (f", floor {floor:.3f}{'' if entry['knn_acc'] >= floor else ' — NOT REACHED'}" if floor else "")
-            + f"), linear probe {entry['linear_probe_acc']:.3f}, {entry['train_seconds'] / 60:.1f} min training"
+            + f"), linear probe {entry['linear_probe_acc']:.3f}, training {entry['train_seconds'] / 60:.1f} min wall "
+            f"({(entry['train_cpu_seconds'] or float('nan')) / 60:.1f} CPU-min)"
         )
         built.append(entry)
     return built
