@@ -43,6 +43,8 @@ def test_recipe_config_is_valid_and_cpu_sized(name):
     assert cfg.method == RECIPES[name].method
     assert cfg.arch == "convnet" and cfg.device == "cpu" and cfg.seed == 0
     assert cfg.dataset == ("shapes" if RECIPES[name].dataset == "shapes" else "npz")
+    if RECIPES[name].dataset == "cifar10-subset":  # every image of the subset, for training and the bank
+        assert cfg.n_train is None and cfg.n_test is None and cfg.knn_bank_size is None
 
 
 def test_unknown_names_give_clear_errors(tmp_path):

@@ -34,7 +34,13 @@ def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
 
 @register("byol")
 class BYOL(Method):
-    """BYOL around any backbone; ``momentum`` is τ_base of the target's cosine EMA schedule."""
+    """BYOL around any backbone; ``momentum`` is τ_base of the target's cosine EMA schedule.
+
+    ``proj_layers`` / ``proj_last_bn``: the projector's depth and a non-affine BatchNorm on its
+    output z (as SimSiam's projector has; the BYOL paper's has none). The BN removes the
+    component all z share, so the target no longer carries a large common mean that the
+    predictor can match without telling images apart.
+    """
 
     n_views = 2
 
@@ -46,9 +52,13 @@ class BYOL(Method):
         proj_out_dim: int = 256,
         pred_hidden_dim: int | None = None,
         momentum: float = 0.99,
+        proj_layers: int = 2,
+        proj_last_bn: bool = False,
     ) -> None:
         super().__init__(backbone)
-        self.projector = ProjectionHead(backbone.feature_dim, proj_hidden_dim, proj_out_dim)
+        self.projector = ProjectionHead(
+            backbone.feature_dim, proj_hidden_dim, proj_out_dim, proj_layers, last_bn=proj_last_bn
+        )
         self.predictor = PredictionHead(proj_out_dim, pred_hidden_dim or proj_hidden_dim)
         self.target_backbone = make_target(backbone)
         self.target_projector = make_target(self.projector)

@@ -23,6 +23,7 @@ gives a method whose ``backbone`` and heads are exactly the trained ones.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -145,7 +146,10 @@ def recipe_config(name: str, data_root: str | os.PathLike[str] | None = None, ou
         raise ValueError(f"recipe {name!r} names an unknown dataset {rec.dataset!r}.")
     kw.update(json.loads(json.dumps(rec.overrides)))  # a deep copy; tuples become lists as in a card
     kw["out_dir"] = out_dir or f"runs/zoo/{name}"
-    return make_config("cpu", **kw)
+    cfg = make_config("cpu", **kw)
+    if rec.dataset == "cifar10-subset":  # every image of the file (make_config skips None overrides)
+        cfg = dataclasses.replace(cfg, n_train=None, n_test=None, knn_bank_size=None)
+    return cfg
 
 
 def comparable_config(cfg: dict[str, Any]) -> dict[str, Any]:
