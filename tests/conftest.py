@@ -18,6 +18,14 @@ CIFAR_SUBSET = Path(
 )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser test (tests/test_browser.py) last, after the lessons' nbval runs: its
+    lessons then load the pre-load checkpoints those runs made instead of training them again."""
+    last = [item for item in items if item.nodeid.startswith("tests/test_browser.py")]
+    if last:
+        items[:] = [item for item in items if item not in last] + last
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Treat "no tests collected" (exit 5) as success, so a filtered run never fails CI for that alone."""
     if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
