@@ -106,8 +106,8 @@ _RECIPES: list[Recipe] = [
         "byol-shapes",
         "byol",
         "shapes",
-        {"epochs": 20, "batch_size": 128, "method_kwargs": {"momentum": 0.99}},
-        "BYOL: predictor + EMA target, no negatives (lesson 09).",
+        {"epochs": 40, "batch_size": 128, "method_kwargs": {"momentum": 0.99, "proj_last_bn": True}},
+        "BYOL: predictor + EMA target, no negatives; BatchNorm on the projector's output (lesson 09).",
         NON_CONTRASTIVE_FLOOR,
     ),
     Recipe(
@@ -154,8 +154,8 @@ _RECIPES: list[Recipe] = [
         "byol-cifar10-subset",
         "byol",
         "cifar10-subset",
-        {"epochs": 40, "batch_size": 128, "method_kwargs": {"momentum": 0.99}},
-        "BYOL on 5,170 real CIFAR-10 images (lesson 05).",
+        {"epochs": 40, "batch_size": 128, "method_kwargs": {"momentum": 0.99, "proj_last_bn": True}},
+        "BYOL on 5,170 real CIFAR-10 images, BatchNorm on the projector's output (lesson 05).",
         CIFAR_FLOOR,
     ),
 ]
