@@ -19,6 +19,17 @@ project's 2-core CPU; the notes are the course's material, lessons 06–09 repea
   (cheap: one view per image) epochs.
 - *BYOL and SimSiam have no negatives*: only the predictor and the slowly moving target keep
   them away from collapse, and they learn more slowly per step than contrastive methods.
+  SimSiam's projector ends in a BatchNorm; BYOL's (as in its paper) does not, and on this
+  ConvNet that decides it: without it every BYOL run (target momentum 0.9, 0.97 or 0.99, a
+  bottleneck predictor, weight decay 0.05) stayed at or below the random-init encoder after
+  20 epochs, while with a non-affine BatchNorm on z the same runs learned. The BN subtracts
+  the component that all z share; without it the target's projections keep a large common
+  mean (cosine ≈ 0.8 between any two), which the predictor matches without telling images
+  apart.
+
+The tuning runs behind these recipes (``bench/tune_zoo.py``) are in
+``bench/results/zoo-tuning-cpu.jsonl``; the lessons' short runs (2,048 images, 4 epochs,
+128 steps) are far below every recipe here (≥ 480 steps).
 
 ``floor`` is the kNN accuracy an entry must reach (``tests/test_zoo.py`` checks it):
 ``("above_random", Δ)`` means random-init mean + Δ, ``("absolute", a)`` means ≥ a.
