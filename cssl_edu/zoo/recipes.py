@@ -165,7 +165,7 @@ _RECIPES: list[Recipe] = [
         "byol-cifar10-subset",
         "byol",
         "cifar10-subset",
-        {"epochs": 40, "batch_size": 128, "method_kwargs": {"momentum": 0.99, "proj_last_bn": True}},
+        {"epochs": 80, "batch_size": 128, "method_kwargs": {"momentum": 0.99, "proj_last_bn": True}},
         "BYOL on 5,170 real CIFAR-10 images, BatchNorm on the projector's output (lesson 05).",
         CIFAR_FLOOR,
     ),
