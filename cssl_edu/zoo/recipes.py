@@ -117,7 +117,7 @@ _RECIPES: list[Recipe] = [
         "byol-shapes",
         "byol",
         "shapes",
-        {"epochs": 40, "batch_size": 128, "method_kwargs": {"momentum": 0.99, "proj_last_bn": True}},
+        {"epochs": 40, "batch_size": 128, "method_kwargs": {"momentum": 0.9, "proj_last_bn": True}},
         "BYOL: predictor + EMA target, no negatives; BatchNorm on the projector's output (lesson 09).",
         NON_CONTRASTIVE_FLOOR,
     ),
