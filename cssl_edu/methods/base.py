@@ -64,16 +64,37 @@ def register(name: str) -> Callable[[Callable[..., Method]], Callable[..., Metho
     return deco
 
 
-def build_method(name: str, backbone: nn.Module, **kwargs: Any) -> Method:
-    """Instantiate the method registered as ``name`` around ``backbone``.
+def method_options(name: str) -> set[str]:
+    """The keyword options the method registered as ``name`` accepts (besides ``backbone``).
 
-    Keyword arguments the method does not take are ignored, so one config can drive any method.
+    A subclass that forwards ``**kwargs`` to its parent (MoCHi → MoCo) accepts the parent's
+    options too, so they are collected along the class hierarchy.
     """
     import inspect
 
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}.")
     cls = METHODS[name]
-    params = inspect.signature(cls).parameters
-    accepted = {k: v for k, v in kwargs.items() if k in params and v is not None}
-    return cls(backbone, **accepted)
+    names: set[str] = set()
+    for klass in inspect.getmro(cls) if isinstance(cls, type) else (cls,):
+        init = klass.__dict__.get("__init__", None) if isinstance(cls, type) else cls
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters.values()
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        names |= {p.name for p in params if p.kind in kinds and p.name not in ("self", "backbone")}
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            break
+    return names
+
+
+def build_method(name: str, backbone: nn.Module, **kwargs: Any) -> Method:
+    """Instantiate the method registered as ``name`` around ``backbone``.
+
+    Keyword arguments the method does not take are ignored, so one config can drive any method
+    (the trainer checks the user's own ``method_kwargs`` strictly before calling this).
+    """
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(sorted(METHODS))}.")
+    accepted = method_options(name)
+    return METHODS[name](backbone, **{k: v for k, v in kwargs.items() if k in accepted and v is not None})
