@@ -379,3 +379,126 @@ def test_info_nce_negative_mask_drops_exactly_those_negatives():
     _grads_close(ref, got, (q, key, negs))
     with pytest.raises(ValueError, match="negative_mask"):
         info_nce(q, key, negs, 0.2, negative_mask=mask[:, :4])
+
+
+# --------------------------------------------------------------------------- issue 15: edge cases
+@pytest.mark.parametrize(("noise", "tau"), [(0.3, 0.005), (1.0, 0.005), (1.0, 0.01)])
+def test_debiased_small_temperature_float32_matches_float64_reference(noise, tau):
+    """At τ ≤ 0.01 in float32, e^{s/τ} overflows; the loss is computed in log space, so the
+    gradients stay finite and equal the float64 reference's (before: NaN with a finite loss)."""
+    g = torch.Generator().manual_seed(7)
+    a64 = torch.randn(12, 16, generator=g, dtype=f64)
+    b64 = (a64 + noise * torch.randn(12, 16, generator=g, dtype=f64)).requires_grad_()
+    a64.requires_grad_()
+    a32, b32 = a64.detach().float().requires_grad_(), b64.detach().float().requires_grad_()
+    ref, got = ref_debiased(a64, b64, tau, 0.1), debiased_nt_xent(a32, b32, tau, 0.1)
+    torch.testing.assert_close(got.double(), ref, rtol=1e-5, atol=1e-6)
+    for gg, gr in zip(torch.autograd.grad(got, (a32, b32)), torch.autograd.grad(ref, (a64, b64))):
+        assert torch.isfinite(gg).all()
+        torch.testing.assert_close(gg.double(), gr, rtol=1e-4, atol=1e-5)
+
+
+def test_half_precision_tensors_zero_and_huge_rows():
+    """float16 *tensors* (not autocast): a zero row gave NaN (normalise's eps underflows) and a
+    row with norm > 65504 became zero; each loss now equals its float32 value."""
+    g = torch.Generator().manual_seed(3)
+    z1, z2 = torch.randn(8, 64, generator=g), torch.randn(8, 64, generator=g)
+    z1[0] = 0.0  # a zero row
+    z2[1] = 10_000.0  # norm 80,000 > 65,504, every entry representable in float16
+    negs = torch.randn(20, 64, generator=g)
+    negs[2] = 0.0
+    feats, labels = torch.stack([z1, z2], 1), torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    cases = [
+        (nt_xent, (z1, z2, 0.5)),
+        (info_nce, (z1, z2, negs, 0.2)),
+        (supcon, (feats, labels, 0.1)),
+        (debiased_nt_xent, (z1, z2, 0.5, 0.1)),
+    ]
+    for fn, args in cases:
+        half = [a.half() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
+        got, want = fn(*half), fn(*args)
+        assert torch.isfinite(got), fn.__name__
+        torch.testing.assert_close(got.float(), want, rtol=2e-2, atol=2e-2, msg=fn.__name__)
+
+
+def test_distance_losses_refuse_nan_and_validate_margins():
+    """`_safe_sqrt` mapped NaN to 0, so a NaN input gave a finite, wrong loss; a NaN margin gave 0."""
+    from cssl_edu.losses import DebiasedNTXent, MarginContrastiveLoss, TripletLoss
+    from cssl_edu.losses.triplet import pairwise_distances
+
+    x, bad = torch.randn(4, 3), torch.randn(4, 3)
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        margin_contrastive_loss(x, bad, torch.tensor([1, 0, 1, 0]))
+    with pytest.raises(ValueError, match="NaN"):
+        pairwise_distances(bad)
+    y = torch.tensor([0, 0, 1, 1])
+    for margin in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="margin"):
+            triplet_loss(x, y, margin=margin)
+        with pytest.raises(ValueError, match="margin"):
+            TripletLoss(margin=margin)
+        with pytest.raises(ValueError, match="margin"):
+            MarginContrastiveLoss(margin=margin)
+    with pytest.raises(ValueError, match="mining"):
+        TripletLoss(mining="hardest")
+    for kw, match in [({"temperature": 0.0}, "temperature"), ({"tau_plus": float("nan")}, "tau_plus")]:
+        with pytest.raises(ValueError, match=match):
+            DebiasedNTXent(**kw)
+
+
+def test_supcon_unlabeled_images_are_not_one_class_and_n1_is_refused():
+    """Label −1 means unlabeled: such images are positives of their own views only (it was one
+    class of its own); a batch of one image has no negative and is refused (it returned 0)."""
+    f = _randn(5, 2, 4, seed=61)
+    labels = torch.tensor([-1, -1, 0, 0, -1])
+    own_class = torch.tensor([10, 11, 0, 0, 12])  # each unlabeled image its own class
+    _grads_close(ref_supcon(f, own_class, 0.2), supcon(f, labels, 0.2), (f,))
+    with pytest.raises(ValueError, match="N ≥ 2"):
+        supcon(torch.randn(1, 2, 8))
+    with pytest.raises(ValueError, match="−1"):
+        supcon(torch.randn(3, 2, 8), torch.tensor([0, -2, 1]))
+
+
+def test_info_nce_with_every_negative_masked_is_refused():
+    q, k, negs = torch.randn(3, 4), torch.randn(3, 4), torch.randn(5, 4)
+    mask = torch.zeros(3, 5, dtype=torch.bool)
+    mask[1] = True  # query 1 has no negative left: its loss would be a meaningless 0
+    with pytest.raises(ValueError, match=r"row\(s\) \[1\]"):
+        info_nce(q, k, negs, negative_mask=mask)
+    extra = torch.randn(3, 2, 4)  # with negatives of its own, query 1 is fine
+    assert torch.isfinite(info_nce(q, k, negs, extra_negatives=extra, negative_mask=mask))
+
+
+def test_mochi_mask_excludes_the_querys_own_entries_before_ranking():
+    """With mask_same_image the query's own keys sit in the queue; unmasked they are its hardest
+    negatives, so the mixes equalled the query (cos 1.0). The mask now removes them first."""
+    g = torch.Generator().manual_seed(5)
+    q = torch.nn.functional.normalize(torch.randn(4, 16, generator=g), dim=1)
+    others = torch.nn.functional.normalize(torch.randn(12, 16, generator=g), dim=1)
+    queue = torch.cat([q, q, others])  # (20, d): each query's own key twice, then 12 other keys
+    image = torch.cat([torch.arange(4), torch.arange(4), torch.arange(100, 112)])  # each entry's image
+    mask = image.view(1, -1) == torch.arange(4).view(-1, 1)  # (4, 20): the query's own entries
+    out = mix_hard_negatives(q, queue, n_hard=3, s=6, s_prime=4, generator=g, mask=mask)
+    cos = torch.einsum("nd,nmd->nm", q, out)
+    assert out.shape == (4, 10, 16) and float(cos.max()) < 0.99
+    unmasked = mix_hard_negatives(q, queue, n_hard=3, s=6, s_prime=0, generator=g)
+    assert float(torch.einsum("nd,nmd->nm", q, unmasked).max()) > 0.999  # what the mask prevents
+    # a query left with fewer than n_hard negatives mixes from those it has; none at all is refused
+    few = torch.ones(4, 20, dtype=torch.bool)
+    few[:, 8] = False  # one negative left per query
+    one = mix_hard_negatives(q, queue, n_hard=3, s=2, s_prime=2, generator=g, mask=few)
+    torch.testing.assert_close(one[:, :2], queue[8].expand(4, 2, 16))
+    with pytest.raises(ValueError, match="without any negative"):
+        mix_hard_negatives(q, queue, 3, 1, 1, mask=torch.ones(4, 20, dtype=torch.bool))
+
+
+def test_mochi_validates_counts_and_finiteness():
+    q, negs = torch.randn(3, 8), torch.randn(10, 8)
+    with pytest.raises(ValueError, match="n_hard"):
+        mix_hard_negatives(q, negs, 2.5, 1, 1)  # was a TypeError from topk
+    assert mix_hard_negatives(q, negs, 4.0, 1, 1).shape == (3, 2, 8)
+    bad = negs.clone()
+    bad[3, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        mix_hard_negatives(q, bad, 4, 1, 1)

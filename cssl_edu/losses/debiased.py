@@ -18,10 +18,22 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cssl_edu._validation import check_temperature, l2_normalize
 from cssl_edu.losses.nt_xent import _check, positive_index
+
+
+def _check_tau_plus(tau_plus: float) -> float:
+    try:
+        tp = float(tau_plus)
+    except (TypeError, ValueError):
+        tp = float("nan")
+    if not 0 <= tp < 1:  # also refuses NaN
+        raise ValueError(
+            f"tau_plus (the class prior τ⁺, e.g. 0.1 for 10 balanced classes) must be in [0, 1), got {tau_plus!r}."
+        )
+    return tp
 
 
 def debiased_nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5, tau_plus: float = 0.1) -> Tensor:
@@ -33,13 +45,12 @@ def debiased_nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5, tau_plus:
         torch.Size([])
     """
     t = _check(z1, z2, temperature)
-    if not 0 <= tau_plus < 1:
-        raise ValueError(f"tau_plus (the class prior τ⁺) must be in [0, 1), got {tau_plus}.")
+    tau_plus = _check_tau_plus(tau_plus)
     n = z1.shape[0]
     m, q_count = 2 * n, 2 * n - 2
     if q_count < 1:
         raise ValueError("the debiased loss needs N ≥ 2 pairs.")
-    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    z = l2_normalize(torch.cat([z1, z2]), dim=1)
     logits = (z * (1.0 / t)) @ z.T
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
@@ -52,11 +63,16 @@ def debiased_nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5, tau_plus:
     lse_neg = torch.logsumexp(neg, dim=1)
     log_floor = math.log(q_count) - 1.0 / t
     if tau_plus > 0:
-        # log(Σneg − τ⁺Q e^{pos}) = lse_neg + log(1 − τ⁺Q e^{pos − lse_neg}); invalid (≤ 0) → floor
-        ratio = torch.exp(math.log(tau_plus * q_count) + pos - lse_neg)
-        inner = 1.0 - ratio
-        est = lse_neg + torch.log(inner.clamp_min(1e-30)) - math.log(1.0 - tau_plus)
-        est = torch.where(inner > 0, est, torch.full_like(est, float("-inf")))
+        # log(Σneg − τ⁺Q e^{pos}) = lse_neg + log(1 − e^r),  r = log(τ⁺Q) + pos − lse_neg.
+        # Only r < 0 is valid (else the estimate is ≤ 0 and the floor applies). Never form e^r
+        # itself: at small τ it overflows, and 0·∞ in the backward of `where` gives NaN
+        # gradients. log(1 − e^r) = log(−expm1(r)) is exact, and r is replaced by a harmless
+        # −1 where it is invalid, so the unused branch has a finite value and gradient.
+        r = math.log(tau_plus * q_count) + pos - lse_neg
+        valid = r < 0
+        safe_r = torch.where(valid, r, torch.full_like(r, -1.0))
+        est = lse_neg + torch.log(-torch.expm1(safe_r)) - math.log(1.0 - tau_plus)
+        est = torch.where(valid, est, torch.full_like(est, float("-inf")))
     else:
         est = lse_neg
     log_ng = torch.clamp(est, min=log_floor)
@@ -68,7 +84,7 @@ class DebiasedNTXent(nn.Module):
 
     def __init__(self, temperature: float = 0.5, tau_plus: float = 0.1) -> None:
         super().__init__()
-        self.temperature, self.tau_plus = temperature, tau_plus
+        self.temperature, self.tau_plus = check_temperature(temperature), _check_tau_plus(tau_plus)
 
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
         return debiased_nt_xent(z1, z2, self.temperature, self.tau_plus)

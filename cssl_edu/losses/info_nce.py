@@ -17,7 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cssl_edu._validation import check_finite, check_matrix, check_same_shape, check_temperature
+from cssl_edu._validation import (
+    check_finite,
+    check_matrix,
+    check_same_shape,
+    check_temperature,
+    l2_normalize,
+)
 
 
 def info_nce(
@@ -87,17 +93,26 @@ def info_nce(
             raise ValueError(
                 f"negative_mask must have shape (N, K) = ({query.shape[0]}, {k}), got {tuple(negative_mask.shape)}."
             )
-    q = F.normalize(query, dim=-1) * (1.0 / t)
-    parts = [(q * F.normalize(key, dim=-1)).sum(-1, keepdim=True)]  # (N, 1) positive
+        if extra_negatives is None or extra_negatives.shape[1] == 0:
+            empty = negative_mask.bool().all(dim=1)
+            if bool(empty.any()):  # the softmax would have one class: loss 0, no gradient
+                rows = empty.nonzero().flatten()[:5].tolist()
+                raise ValueError(
+                    f"negative_mask leaves query row(s) {rows} without any negative (every one of the K = {k} "
+                    "negatives is masked), so their loss would be a meaningless 0. Use a larger queue or "
+                    "bank, or mask fewer negatives."
+                )
+    q = l2_normalize(query) * (1.0 / t)
+    parts = [(q * l2_normalize(key)).sum(-1, keepdim=True)]  # (N, 1) positive
     if negatives is not None:
-        neg_logits = q @ F.normalize(negatives, dim=-1).T  # (N, K)
+        neg_logits = q @ l2_normalize(negatives).T  # (N, K)
         if negative_mask is not None:
             if neg_logits.dtype in (torch.float16, torch.bfloat16):
                 neg_logits = neg_logits.float()
             neg_logits = neg_logits.masked_fill(negative_mask.to(neg_logits.device), float("-inf"))
         parts.append(neg_logits)
     if extra_negatives is not None:
-        parts.append(torch.einsum("nd,nmd->nm", q, F.normalize(extra_negatives, dim=-1)))  # (N, M)
+        parts.append(torch.einsum("nd,nmd->nm", q, l2_normalize(extra_negatives)))  # (N, M)
     logits = torch.cat([p.float() if p.dtype in (torch.float16, torch.bfloat16) else p for p in parts], dim=1)
     target = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
     return F.cross_entropy(logits, target)

@@ -24,7 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cssl_edu._validation import check_finite, check_matrix, check_same_shape, check_temperature
+from cssl_edu._validation import (
+    check_finite,
+    check_matrix,
+    check_same_shape,
+    check_temperature,
+    l2_normalize,
+)
 
 
 def _check(z1: Tensor, z2: Tensor, temperature: float) -> float:
@@ -69,7 +75,7 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     """
     t = _check(z1, z2, temperature)
     n = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    z = l2_normalize(torch.cat([z1, z2]), dim=1)  # float32 inside: safe for float16 inputs
     # scale one side by 1/τ: N·d multiplications instead of (2N)² for dividing the logits
     logits = (z * (1.0 / t)) @ z.T  # (2N, 2N)
     if logits.dtype in (torch.float16, torch.bfloat16):

@@ -14,10 +14,9 @@ other views of the same image and, for V = 2, L is exactly NT-Xent.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cssl_edu._validation import check_finite, check_temperature
+from cssl_edu._validation import check_finite, check_temperature, l2_normalize
 
 
 def supcon(
@@ -27,7 +26,8 @@ def supcon(
 
     Args:
         features: (N, V, d) — V views of N images (normalised here).
-        labels: optional (N,) integer class labels.
+        labels: optional (N,) integer class labels; −1 marks an unlabeled image, whose only
+            positives are its own other views (as in SimCLR), never other unlabeled images.
         temperature: τ > 0 (0.1 in the paper).
         mask: optional (N, N) positive mask, mask[i, j] true when image j is a positive for
             image i (not together with ``labels``). With neither, each image is its own class.
@@ -51,6 +51,11 @@ def supcon(
     if not features.is_floating_point():
         raise ValueError(f"features must be a floating-point tensor, got dtype {features.dtype}.")
     n, v, _ = features.shape
+    if n < 2:
+        raise ValueError(
+            f"SupCon needs at least 2 images (N ≥ 2) so every anchor has a negative, got N = {n}; "
+            "with one image the loss is a meaningless constant."
+        )
     t = check_temperature(temperature)
     check_finite(features, "features")
     if labels is not None and mask is not None:
@@ -58,7 +63,13 @@ def supcon(
     if labels is not None:
         if labels.shape != (n,):
             raise ValueError(f"labels must have shape (N,) = ({n},), got {tuple(labels.shape)}.")
-        same = labels.view(-1, 1) == labels.view(1, -1)
+        if labels.is_floating_point() or labels.is_complex():
+            raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}.")
+        if labels.numel() and int(labels.min()) < -1:
+            raise ValueError(f"labels must be ≥ 0, or −1 for an unlabeled image; found {int(labels.min())}.")
+        # −1 = unlabeled: such an image is its own class (its positives are its other views only)
+        same = (labels.view(-1, 1) == labels.view(1, -1)) & (labels.view(-1, 1) >= 0)
+        same |= torch.eye(n, dtype=torch.bool, device=labels.device)
     elif mask is not None:
         if mask.shape != (n, n):
             raise ValueError(f"mask must have shape (N, N) = ({n}, {n}), got {tuple(mask.shape)}.")
@@ -67,7 +78,7 @@ def supcon(
         same = torch.eye(n, dtype=torch.bool, device=features.device)
     same = same.to(features.device)
 
-    z = F.normalize(features.transpose(0, 1).reshape(v * n, -1), dim=1)  # row v·N + i is view v of image i
+    z = l2_normalize(features.transpose(0, 1).reshape(v * n, -1), dim=1)  # row v·N + i is view v of image i
     logits = (z * (1.0 / t)) @ z.T
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()

@@ -21,6 +21,8 @@ is fine at course batch sizes (N = 256 → 16.8 M entries) but cubic in N.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -36,8 +38,24 @@ def _safe_sqrt(sq: Tensor) -> Tensor:
     return torch.where(ok, torch.sqrt(torch.where(ok, sq, torch.ones_like(sq))), torch.zeros_like(sq))
 
 
+def _check_margin(margin: float) -> float:
+    try:
+        m = float(margin)
+    except (TypeError, ValueError):
+        m = float("nan")
+    if not (math.isfinite(m) and m > 0):  # also refuses NaN, whose comparisons are all False
+        raise ValueError(f"margin must be a finite number > 0, got {margin!r}.")
+    return m
+
+
 def pairwise_distances(x: Tensor, squared: bool = False) -> Tensor:
-    """(N, d) → (N, N) Euclidean (or squared) distances, exactly 0 on the diagonal."""
+    """(N, d) → (N, N) Euclidean (or squared) distances, exactly 0 on the diagonal.
+
+    Raises ``ValueError`` for NaN/inf input (``√`` here maps tiny squares to 0, which would
+    otherwise turn a NaN distance into a finite 0).
+    """
+    check_matrix(x, "x")
+    check_finite(x, "x")
     sq = (x.unsqueeze(1) - x.unsqueeze(0)).pow(2).sum(-1)
     return sq if squared else _safe_sqrt(sq)
 
@@ -54,8 +72,9 @@ def margin_contrastive_loss(x1: Tensor, x2: Tensor, same: Tensor, margin: float 
     check_same_shape(x1, x2, "x1", "x2")
     if same.shape != (x1.shape[0],):
         raise ValueError(f"same must have shape (N,) = ({x1.shape[0]},), got {tuple(same.shape)}.")
-    if margin <= 0:
-        raise ValueError(f"margin must be > 0, got {margin}.")
+    margin = _check_margin(margin)
+    check_finite(x1, "x1")
+    check_finite(x2, "x2")
     d = _safe_sqrt((x1 - x2).pow(2).sum(1))
     y = same.to(d.dtype)
     return (y * 0.5 * d.pow(2) + (1 - y) * 0.5 * F.relu(margin - d).pow(2)).mean()
@@ -90,8 +109,7 @@ def triplet_loss(
         raise ValueError(
             f"labels must have shape (N,) = ({embeddings.shape[0]},), got {tuple(labels.shape)}."
         )
-    if margin <= 0:
-        raise ValueError(f"margin must be > 0, got {margin}.")
+    margin = _check_margin(margin)
     if mining not in ("batch_all", "batch_hard", "semi_hard"):
         raise ValueError(f"mining must be 'batch_all', 'batch_hard' or 'semi_hard', got {mining!r}.")
     x = F.normalize(embeddings, dim=1) if normalize else embeddings
@@ -142,7 +160,10 @@ class TripletLoss(nn.Module):
         self, margin: float = 0.2, mining: str = "batch_all", squared: bool = False, normalize: bool = False
     ) -> None:
         super().__init__()
-        self.margin, self.mining, self.squared, self.normalize = margin, mining, squared, normalize
+        if mining not in ("batch_all", "batch_hard", "semi_hard"):
+            raise ValueError(f"mining must be 'batch_all', 'batch_hard' or 'semi_hard', got {mining!r}.")
+        self.margin, self.mining = _check_margin(margin), mining
+        self.squared, self.normalize = bool(squared), bool(normalize)
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         return triplet_loss(embeddings, labels, self.margin, self.mining, self.squared, self.normalize)
@@ -153,7 +174,7 @@ class MarginContrastiveLoss(nn.Module):
 
     def __init__(self, margin: float = 1.0) -> None:
         super().__init__()
-        self.margin = margin
+        self.margin = _check_margin(margin)
 
     def forward(self, x1: Tensor, x2: Tensor, same: Tensor) -> Tensor:
         return margin_contrastive_loss(x1, x2, same, self.margin)

@@ -26,6 +26,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from cssl_edu import distributed as cdist
+from cssl_edu._validation import check_nonnegative_int, check_positive_int
 from cssl_edu.losses import info_nce
 from cssl_edu.methods.base import Method, register
 from cssl_edu.methods.momentum import cosine_momentum, make_target, momentum_update
@@ -130,8 +131,12 @@ class MoCo(Method):
         return k_all[rank * b : (rank + 1) * b]
 
     # ---------------------------------------------------------------- loss
-    def extra_negatives(self, q: Tensor, negatives: Tensor) -> Tensor | None:
-        """Per-query extra negatives (none for MoCo; MoCHi overrides this)."""
+    def extra_negatives(self, q: Tensor, negatives: Tensor, mask: Tensor | None = None) -> Tensor | None:
+        """Per-query extra negatives (none for MoCo; MoCHi overrides this).
+
+        ``mask`` (N, K) marks queue entries that are not negatives of a query (its own image's
+        keys under ``mask_same_image``); they must not be used to make negatives either.
+        """
         return None
 
     def _loss(
@@ -140,7 +145,7 @@ class MoCo(Method):
         mask = None
         if self.mask_same_image and indices is not None and negatives.shape[0] > 0:
             mask = indices.view(-1, 1).to(neg_idx.device) == neg_idx.view(1, -1)
-        extra = self.extra_negatives(q, negatives)
+        extra = self.extra_negatives(q, negatives, mask)
         if negatives.shape[0] == 0:  # the very first step: no queue yet, in-batch keys only
             negatives, mask = k.detach().roll(1, dims=0), None
         return info_nce(q, k, negatives, self.temperature, extra, mask)
@@ -203,14 +208,21 @@ class MoCHi(MoCo):
         **moco_kwargs,
     ) -> None:
         super().__init__(backbone, **moco_kwargs)
+        n_hard = check_positive_int(n_hard, "n_hard")
+        s, s_prime = check_nonnegative_int(s, "s"), check_nonnegative_int(s_prime, "s_prime")
+        mochi_warmup_epochs = check_nonnegative_int(mochi_warmup_epochs, "mochi_warmup_epochs")
+        if s > 0 and n_hard < 2:
+            raise ValueError("mixing two hard negatives (s > 0) needs n_hard ≥ 2.")
         if n_hard > self.queue.size:
             raise ValueError(f"n_hard ({n_hard}) cannot exceed the queue size ({self.queue.size}).")
         self.n_hard, self.s, self.s_prime = n_hard, s, s_prime
         self.mochi_warmup_epochs = mochi_warmup_epochs
 
-    def extra_negatives(self, q: Tensor, negatives: Tensor) -> Tensor | None:
+    def extra_negatives(self, q: Tensor, negatives: Tensor, mask: Tensor | None = None) -> Tensor | None:
         from cssl_edu.losses import mix_hard_negatives
 
         if self.current_epoch < self.mochi_warmup_epochs or negatives.shape[0] < max(2, self.n_hard):
             return None
-        return mix_hard_negatives(q.detach(), negatives, self.n_hard, self.s, self.s_prime)
+        # the masked entries (the query's own image) are excluded before the top-n_hard ranking:
+        # otherwise they are the "hardest negatives" and the mixes approach the query itself
+        return mix_hard_negatives(q.detach(), negatives, self.n_hard, self.s, self.s_prime, mask=mask)

@@ -22,7 +22,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from cssl_edu._validation import check_finite, check_matrix, check_same_shape, check_temperature
+from cssl_edu._validation import (
+    check_finite,
+    check_matrix,
+    check_positive_int,
+    check_same_shape,
+    check_temperature,
+)
 
 
 def simcse_loss(z1: Tensor, z2: Tensor, temperature: float = 0.05) -> Tensor:
@@ -128,6 +134,7 @@ def train_simcse(
 @torch.no_grad()
 def encode(encoder: nn.Module, tokens: Tensor, batch_size: int = 1024) -> Tensor:
     """Embeddings (S, d) of ``tokens`` (S, L) in ``eval()`` mode (no dropout), on the CPU."""
+    batch_size = check_positive_int(batch_size, "batch_size")
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()

@@ -113,6 +113,8 @@ def sgns_loss(center_vecs: Tensor, context_vecs: Tensor, negative_vecs: Tensor) 
             f"{tuple(center_vecs.shape)}, {tuple(context_vecs.shape)}, {tuple(negative_vecs.shape)}."
         )
     check_finite(center_vecs, "center_vecs")
+    check_finite(context_vecs, "context_vecs")
+    check_finite(negative_vecs, "negative_vecs")
     pos = (center_vecs * context_vecs).sum(-1)  # (B,)
     neg = torch.einsum("bd,bkd->bk", center_vecs, negative_vecs)  # (B, K)
     return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
