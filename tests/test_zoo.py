@@ -77,13 +77,8 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module")
-def tiny_zoo(tmp_path_factory):
-    """A zoo folder with two tiny entries (BYOL: momentum copies; MoCo: a queue), built by the real code."""
-    root = tmp_path_factory.mktemp("zoo")
-    runs = tmp_path_factory.mktemp("runs")
-    mp = pytest.MonkeyPatch()
-    recipes = {
+def _tiny_recipes() -> dict[str, Recipe]:
+    return {
         "tiny-byol": Recipe(
             "tiny-byol", "byol", "shapes", dict(TINY), "a test entry", ("above_random", -1.0)
         ),
@@ -96,16 +91,33 @@ def tiny_zoo(tmp_path_factory):
             None,
         ),
     }
-    mp.setattr(zb, "RECIPES", recipes)
-    mp.setattr(zoo, "RECIPES", recipes)
-    torch.set_num_threads(1)
-    entries = zb.build(list(recipes), root, runs_dir=str(runs), progress=False, log=lambda *_: None)
-    yield root, runs, entries, mp
-    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory):
+    """A zoo folder with two tiny entries (BYOL: momentum copies; MoCo: a queue), built by the real code."""
+    root = tmp_path_factory.mktemp("zoo")
+    runs = tmp_path_factory.mktemp("runs")
+    recipes = _tiny_recipes()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(zb, "RECIPES", recipes)
+        mp.setattr(zoo, "RECIPES", recipes)
+        torch.set_num_threads(1)
+        entries = zb.build(list(recipes), root, runs_dir=str(runs), progress=False, log=lambda *_: None)
+    return root, runs, entries
+
+
+@pytest.fixture
+def tiny_recipes(tiny_zoo, monkeypatch):
+    """The tiny entries' recipes in place of the shipped ones, for this test only."""
+    recipes = _tiny_recipes()
+    monkeypatch.setattr(zb, "RECIPES", recipes)
+    monkeypatch.setattr(zoo, "RECIPES", recipes)
+    return recipes
 
 
 def test_build_writes_weights_and_a_complete_card(tiny_zoo):
-    root, _, entries, _ = tiny_zoo
+    root, _, entries = tiny_zoo
     assert zoo.names(root) == ["tiny-byol", "tiny-moco"]
     c = zoo.card("tiny-byol", root)
     for key in (
@@ -163,8 +175,8 @@ def test_corrupt_or_swapped_weights_are_refused(tiny_zoo, tmp_path):
         zoo.card("tiny-moco", tmp_path)
 
 
-def test_rebuild_skips_current_entries_and_rebuilds_changed_recipes(tiny_zoo):
-    root, runs, _, _mp = tiny_zoo
+def test_rebuild_skips_current_entries_and_rebuilds_changed_recipes(tiny_zoo, tiny_recipes):
+    root, runs, _ = tiny_zoo
     logs: list[str] = []
     assert zb.build(["tiny-byol"], root, runs_dir=str(runs), progress=False, log=logs.append) == []
     assert "up to date" in logs[0]
@@ -238,7 +250,7 @@ def test_shipped_zoo_fits_its_size_budget():
     assert total <= 25 * 2**20
 
 
-def test_pretrained_prefers_the_zoo_and_never_retrains(tiny_zoo, monkeypatch, tmp_path, capsys):
+def test_pretrained_prefers_the_zoo_and_never_retrains(tiny_zoo, tiny_recipes, monkeypatch, tmp_path, capsys):
     from cssl_edu import notebook
     from cssl_edu.train import Trainer
 
