@@ -30,8 +30,8 @@ HELP: dict[str, str] = {
     "dataset": "shapes (built in, no download), cifar10, cifar100, stl10, folder (ImageFolder at --data-root) or npz (file at --data-root)",
     "data_root": "where datasets live (or are downloaded to); for npz the .npz file itself",
     "download": "download the dataset through torchvision if it is missing",
-    "n_train": "use a seeded random subset of this many training images (default: profile's)",
-    "n_test": "use a seeded random subset of this many test images",
+    "n_train": "use a seeded random subset of this many training images, or 'all' (default: profile's)",
+    "n_test": "use a seeded random subset of this many test images, or 'all'",
     "image_size": "training resolution in pixels (images are resized when they differ)",
     "arch": "encoder: convnet (CPU profile), resnet18, resnet34, resnet50",
     "epochs": "passes over the training set",
@@ -73,6 +73,19 @@ def _scalar_type(tp: Any) -> Any:
     return tp
 
 
+def _count_or_all(text: str) -> int | str:
+    """``--n-train``/``--n-test``: a positive number of images, or ``all`` for every image."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of images or 'all', got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of images or 'all', got {n}")
+    return n
+
+
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     from cssl_edu.config import TrainConfig
 
@@ -87,6 +100,8 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         help_ = HELP.get(f.name, "")
         if tp is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif f.name in ("n_train", "n_test"):
+            p.add_argument(flag, type=_count_or_all, default=None, metavar="N|all", help=help_)
         else:
             p.add_argument(flag, type=tp, default=None, metavar=f.name.upper(), help=help_)
     p.add_argument(
@@ -120,6 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     init_from_env()  # no-op unless launched by torchrun
     cfg = _config_from_args(args)
+    _check_out_dir(cfg.out_dir, resume=args.resume, overwrite=args.overwrite)
     print(
         f"cssl-edu {__version__}: training {cfg.method} on {cfg.dataset} ({cfg.arch}, profile {cfg.profile}) → {cfg.out_dir}"
     )
@@ -130,11 +146,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out_dir(out_dir: str, *, resume: bool, overwrite: bool) -> None:
+    """Refuse to train over an earlier run unless told to continue it or to replace it."""
+    from cssl_edu.distributed import rank
+    from cssl_edu.train import existing_run_files
+
+    if resume and overwrite:
+        raise ValueError(
+            "--resume continues the run in --out-dir and --overwrite replaces it; pass only one."
+        )
+    found = existing_run_files(out_dir)
+    if not found or resume:
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"{out_dir} already holds a run ({', '.join(p.name for p in found)}); training again would replace "
+            "it. Continue it with --resume, choose another --out-dir, or replace it with --overwrite."
+        )
+    if rank() == 0:
+        for path in found:
+            path.unlink()
+        print(f"--overwrite: removed the earlier run's {', '.join(p.name for p in found)} from {out_dir}")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from cssl_edu.config import TrainConfig
     from cssl_edu.eval import extract_features, knn_accuracy, label_fraction_probe, linear_probe
     from cssl_edu.train import backbone_from_checkpoint, load_splits, resolve_device
 
+    if args.probe_epochs < 1:
+        raise ValueError(
+            f"--probe-epochs must be ≥ 1, got {args.probe_epochs}: an untrained probe's accuracy means nothing."
+        )
+    fractions = _parse_fractions(args.fractions)
     device = resolve_device(args.device)
     backbone, state = backbone_from_checkpoint(args.checkpoint, map_location=device)
     cfg_d = dict(state["config"])
@@ -155,6 +199,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     backbone.to(device)
     t0 = time.perf_counter()
     ftr, fte = extract_features(backbone, bank.images, **kw), extract_features(backbone, test.images, **kw)
+    if not (bool(ftr.isfinite().all()) and bool(fte.isfinite().all())):
+        raise ValueError(
+            f"the encoder in {args.checkpoint} gives NaN/inf features (its weights are not finite: the run "
+            "diverged), so there is nothing to evaluate. Train it again with a lower --lr."
+        )
     result: dict[str, Any] = {
         "checkpoint": str(args.checkpoint),
         "dataset": cfg.dataset,
@@ -165,12 +214,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         ),
         "linear_probe": linear_probe(ftr, bank.labels, fte, test.labels, epochs=args.probe_epochs),
     }
-    if args.fractions:
-        fr = tuple(float(x) for x in args.fractions.split(","))
+    if fractions:
         result["label_fractions"] = {
             str(k): v
             for k, v in label_fraction_probe(
-                ftr, bank.labels, fte, test.labels, fr, epochs=args.probe_epochs
+                ftr, bank.labels, fte, test.labels, fractions, epochs=args.probe_epochs
             ).items()
         }
     result["seconds"] = round(time.perf_counter() - t0, 1)
@@ -178,6 +226,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2))
     return 0
+
+
+def _parse_fractions(text: str) -> tuple[float, ...]:
+    try:
+        fractions = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise ValueError(
+            f"--fractions must be comma-separated numbers in (0, 1], e.g. 0.01,0.1,1.0; got {text!r}."
+        ) from None
+    bad = [f for f in fractions if not 0 < f <= 1]
+    if bad:
+        raise ValueError(f"--fractions must be in (0, 1], got {bad}.")
+    return fractions
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -215,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--resume", action="store_true", help="continue from OUT_DIR/last.pt if it exists (exactly)"
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run in OUT_DIR (without it, or --resume, an existing run is never touched)",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint's encoder: kNN, linear probe, label fractions")
@@ -222,8 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="evaluate on another dataset than the one trained on")
     p.add_argument("--data-root", dest="data_root")
     p.add_argument("--download", action="store_true", help="download the dataset if missing")
-    p.add_argument("--n-train", dest="n_train", type=int, help="labelled training images for kNN/probe")
-    p.add_argument("--n-test", dest="n_test", type=int, help="test images")
+    p.add_argument(
+        "--n-train",
+        dest="n_train",
+        type=_count_or_all,
+        help="labelled training images for kNN/probe, or 'all'",
+    )
+    p.add_argument("--n-test", dest="n_test", type=_count_or_all, help="test images, or 'all'")
     p.add_argument("--probe-epochs", type=int, default=100, help="linear-probe epochs")
     p.add_argument(
         "--fractions", default="0.01,0.1,1.0", help="label fractions for the few-label probe ('' to skip)"
@@ -278,22 +349,11 @@ def cmd_zoo_build(args: argparse.Namespace) -> int:
 
 
 def cmd_zoo_list(args: argparse.Namespace) -> int:
-    from cssl_edu.zoo import RECIPES, card, default_root, names
+    from cssl_edu.zoo import RECIPES, default_root, names, table
 
     root = Path(args.root) if args.root else default_root()
-    have = names(root)
-    print("| entry | method | data | kNN | linear probe | random init kNN | floor | training |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name in have:
-        c = card(name, root)
-        base = c["random_init"]["knn_acc"]
-        floor = f"{100 * c['floor']['knn_acc']:.1f} %" if c.get("floor") else "—"
-        print(
-            f"| {name} | {c['method']} | {c['dataset']} | {100 * c['knn_acc']:.1f} % | "
-            f"{100 * c['linear_probe_acc']:.1f} % | {100 * base['mean']:.1f} ± {100 * base['sd']:.1f} % | "
-            f"{floor} | {c['train_seconds'] / 60:.1f} min |"
-        )
-    missing = [n for n in RECIPES if n not in have]
+    print(table(root))
+    missing = [n for n in RECIPES if n not in names(root)]
     if missing:
         print(f"\nnot built in {root}: {', '.join(missing)} (`cssl-edu zoo build NAME`)")
     return 0
@@ -616,6 +676,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away, e.g. `cssl-edu course list | head -3`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
+    except OSError as e:  # a read-only or full disk, a missing folder, ...
+        message = str(e)
+        if type(e).__name__ != "RunWriteError":  # the trainer's own error already says what to do
+            message += ". Check the path, its permissions and the free disk space."
+        print(f"cssl-edu: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

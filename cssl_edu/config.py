@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,21 +123,82 @@ class TrainConfig:
     augment_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for name in ("n_train", "n_test"):  # "all" (e.g. --n-train all) means every image: None
+            if isinstance(getattr(self, name), str) and getattr(self, name).strip().lower() == "all":
+                setattr(self, name, None)
         errors = []
-        if self.epochs < 1:
-            errors.append(f"epochs must be ≥ 1, got {self.epochs}")
-        if self.batch_size < 2:
-            errors.append(
-                f"batch_size must be ≥ 2 (contrastive losses need negatives), got {self.batch_size}"
-            )
-        if self.temperature <= 0:
-            errors.append(f"temperature must be > 0, got {self.temperature}")
-        if self.optimizer not in ("sgd", "lars", "adamw"):
-            errors.append(f"optimizer must be sgd, lars or adamw, got {self.optimizer!r}")
-        if self.log_format not in ("jsonl", "csv"):
-            errors.append(f"log_format must be jsonl or csv, got {self.log_format!r}")
-        if self.lr is not None and self.lr <= 0:
-            errors.append(f"lr must be > 0, got {self.lr}")
+
+        def need(ok: bool, message: str) -> None:
+            if not ok:
+                errors.append(message)
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def finite(v: Any) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        need(is_int(self.epochs) and self.epochs >= 1, f"epochs must be an int ≥ 1, got {self.epochs!r}")
+        need(
+            is_int(self.batch_size) and self.batch_size >= 2,
+            f"batch_size must be an int ≥ 2 (contrastive losses need negatives), got {self.batch_size!r}",
+        )
+        for name in ("n_train", "n_test", "knn_bank_size"):
+            v = getattr(self, name)
+            need(v is None or (is_int(v) and v >= 1), f"{name} must be an int ≥ 1 or 'all', got {v!r}")
+        need(
+            is_int(self.image_size) and self.image_size >= 8,
+            f"image_size must be an int ≥ 8, got {self.image_size!r}",
+        )
+        need(
+            finite(self.temperature) and self.temperature > 0,
+            f"temperature must be a finite number > 0, got {self.temperature!r}",
+        )
+        need(
+            finite(self.knn_temperature) and self.knn_temperature > 0,
+            f"knn_temperature must be a finite number > 0, got {self.knn_temperature!r}",
+        )
+        need(is_int(self.knn_k) and self.knn_k >= 1, f"knn_k must be an int ≥ 1, got {self.knn_k!r}")
+        need(
+            is_int(self.knn_every) and self.knn_every >= 0,
+            f"knn_every must be an int ≥ 0, got {self.knn_every!r}",
+        )
+        need(
+            is_int(self.save_every_steps) and self.save_every_steps >= 0,
+            f"save_every_steps must be an int ≥ 0, got {self.save_every_steps!r}",
+        )
+        need(
+            self.optimizer in ("sgd", "lars", "adamw"),
+            f"optimizer must be sgd, lars or adamw, got {self.optimizer!r}",
+        )
+        need(self.log_format in ("jsonl", "csv"), f"log_format must be jsonl or csv, got {self.log_format!r}")
+        need(
+            self.lr is None or (finite(self.lr) and self.lr > 0),
+            f"lr must be a finite number > 0, got {self.lr!r}",
+        )
+        need(
+            finite(self.weight_decay) and self.weight_decay >= 0,
+            f"weight_decay must be a finite number ≥ 0, got {self.weight_decay!r}",
+        )
+        need(
+            finite(self.momentum) and 0 <= self.momentum < 1,
+            f"momentum must be in [0, 1), got {self.momentum!r}",
+        )
+        need(
+            finite(self.warmup_epochs) and self.warmup_epochs >= 0,
+            f"warmup_epochs must be a finite number ≥ 0, got {self.warmup_epochs!r}",
+        )
+        need(
+            finite(self.strength) and self.strength >= 0,
+            f"strength must be a finite number ≥ 0, got {self.strength!r}",
+        )
+        for name in ("proj_hidden_dim", "proj_out_dim"):
+            v = getattr(self, name)
+            need(is_int(v) and v >= 1, f"{name} must be an int ≥ 1, got {v!r}")
+        need(is_int(self.seed) and self.seed >= 0, f"seed must be an int ≥ 0, got {self.seed!r}")
+        for name in ("method_kwargs", "augment_kwargs"):
+            v = getattr(self, name)
+            need(isinstance(v, dict), f"{name} must be a mapping of option: value (a JSON object), got {v!r}")
         if errors:
             raise ValueError("invalid training config: " + "; ".join(errors) + ".")
 

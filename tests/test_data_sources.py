@@ -274,9 +274,9 @@ def test_npz_with_splits_and_plain_arrays(tmp_path):
     with pytest.raises(ValueError, match="test_images"):
         load_dataset("npz", root=path, split="test")
     plain = tmp_path / "plain.npz"
-    np.savez(plain, images=train.transpose(0, 3, 1, 2), labels=np.array([3, 0, 0, 0, 0], dtype=np.int32))
-    ds2 = load_npz(plain)
-    assert torch.equal(ds2.images, ds.images) and ds2.classes == ["0", "1", "2", "3"]
+    np.savez(plain, images=train.transpose(0, 3, 1, 2), labels=np.array([1, 0, 0, 0, 0], dtype=np.int32))
+    ds2 = load_npz(plain, "all")  # plain arrays: "all" is every image ("train"/"test" a hold-out split)
+    assert torch.equal(ds2.images, ds.images) and ds2.classes == ["0", "1"]
     bad = tmp_path / "bad.npz"
     np.savez(bad, images=train.astype(np.float32), labels=np.zeros(5))
     with pytest.raises(ValueError, match="uint8"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def test_resume_refuses_a_different_run(tmp_path: Path) -> None:
         Trainer(tiny_cfg(tmp_path, epochs=1, batch_size=32), progress=False).fit(resume=True)
     # method options and the recipe count too: a MoCo run with another queue is another run
     with pytest.raises(CheckpointError, match="method_kwargs"):
-        Trainer(tiny_cfg(tmp_path, epochs=1, method_kwargs={"x": 1}), progress=False).load(
+        Trainer(tiny_cfg(tmp_path, epochs=1, method_kwargs={"proj_layers": 3}), progress=False).load(
             tmp_path / "last.pt"
         )
     with pytest.raises(CheckpointError, match="temperature"):
@@ -215,3 +216,79 @@ def test_pretrained_on_given_images_with_a_wrapped_model(
     assert all(torch.equal(a[k], b[k]) for k in a)
     with pytest.raises(ValueError, match="train_set"):
         pretrained("other", profile="cpu", wrap=wrap, **kw)
+
+
+@pytest.mark.slow
+def test_gpu_profile_rehearsed_on_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread: None
+) -> None:
+    """The `gpu` profile's code path end to end on the CPU, so a GPU user does not meet its first crash:
+    ResNet-18 (CIFAR stem), LARS, bf16 autocast, channels_last and torch.compile on 8 Shapes images
+    (16 px, batch 4: the path, not the size, is under test), a checkpoint mid-epoch, an exact resume,
+    then `cssl-edu eval` of the checkpoint.
+
+    The uninterrupted reference is the same trainer continuing in memory after its checkpoint; the
+    resumed trainer, built afresh from that checkpoint, must match its loss and weights bit for bit.
+    torch.compile runs with the "aot_eager" backend: Dynamo's graph capture and AOTAutograd's joint
+    forward/backward graph (where compile failures come from), without Inductor's C++ code generation,
+    which works on this CPU but took ~90 s of CPU time for ResNet-18 here (measured), too slow for CI.
+    """
+    import shutil
+
+    from cssl_edu.cli import main
+    from cssl_edu.train import LARS
+
+    compiled = []
+    real_compile = torch.compile
+
+    def compile_cheaply(model, **kwargs):
+        compiled.append(model)
+        return real_compile(model, backend="aot_eager")
+
+    monkeypatch.setattr(torch, "compile", compile_cheaply)
+
+    def gpu_cfg(out: Path):
+        return make_config(
+            "gpu",
+            dataset="shapes",
+            n_train=8,
+            n_test=8,
+            image_size=16,
+            batch_size=4,
+            epochs=2,
+            proj_hidden_dim=32,
+            knn_k=3,
+            knn_every=2,
+            compile=True,
+            device="cpu",
+            out_dir=str(out),
+        )
+
+    cfg = gpu_cfg(tmp_path / "a")
+    assert (cfg.arch, cfg.optimizer, cfg.amp, cfg.channels_last) == ("resnet18", "lars", True, True)
+    first = Trainer(cfg, progress=False)
+    assert isinstance(first.optimizer, LARS) and compiled
+    conv = next(m for m in first.method.backbone.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    dtypes = []
+    conv.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    first.fit(max_steps=3)  # "interrupted" mid-epoch 2: last.pt holds step 3
+    assert dtypes and dtypes[0] == torch.bfloat16  # the training forward ran under bf16 autocast
+    (tmp_path / "b").mkdir()
+    shutil.copy(tmp_path / "a" / "last.pt", tmp_path / "b" / "last.pt")
+    state = load_checkpoint(tmp_path / "b" / "last.pt")  # weights_only loading
+    assert state["step"] == 3 and state["config"]["arch"] == "resnet18"
+    reference = first.fit()  # the same trainer, uninterrupted, to the end (step 4)
+
+    second = Trainer(gpu_cfg(tmp_path / "b"), progress=False)
+    resumed = second.fit(resume=True)
+    assert len(reference.step_loss) == 4 and all(math.isfinite(v) for v in reference.step_loss)
+    assert resumed.step_loss == reference.step_loss  # bit for bit on CPU
+    assert resumed.epochs[-1]["knn_acc"] == reference.epochs[-1]["knn_acc"]
+    theirs = first.method.state_dict()
+    assert all(torch.equal(v, theirs[k]) for k, v in second.method.state_dict().items())
+
+    out = tmp_path / "eval.json"
+    args = ["eval", str(tmp_path / "b" / "last.pt"), "--device", "cpu", "--probe-epochs", "2"]
+    assert main([*args, "--fractions", "", "--out", str(out)]) == 0
+    assert 0 <= json.loads(out.read_text())["knn_acc"] <= 1

@@ -23,6 +23,7 @@ from itertools import combinations
 import torch
 from torch import Tensor, nn
 
+from cssl_edu._validation import check_positive_int
 from cssl_edu.analysis.invariance import category_invariance, firing_invariance, invariance_score
 from cssl_edu.analysis.transforms import TRANSFORMS, apply_transform
 from cssl_edu.augment import SimCLRAugment
@@ -50,6 +51,7 @@ def encode(encoder: nn.Module, images: Tensor, *, mean: Stats, std: Stats, batch
 @torch.no_grad()
 def _forward(encoder: nn.Module, views: Tensor, batch_size: int) -> Tensor:
     """Features (N, D) of already-normalised float views (N, 3, S, S), eval mode, on the CPU."""
+    batch_size = check_positive_int(batch_size, "batch_size")
     device = module_device(encoder)
     was_training = encoder.training
     encoder.eval()

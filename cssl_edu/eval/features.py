@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from cssl_edu._validation import check_positive_int
 from cssl_edu.augment import EvalTransform
 
 
@@ -42,6 +43,7 @@ def extract_features(
     """
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be uint8 (N, 3, H, W), got shape {tuple(images.shape)}.")
+    batch_size = check_positive_int(batch_size, "batch_size")
     device = torch.device(device) if device is not None else module_device(backbone)
     prep = EvalTransform(image_size or images.shape[-1], mean=mean, std=std)
     was_training = backbone.training

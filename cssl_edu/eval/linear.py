@@ -7,11 +7,14 @@ and well under a minute on a CPU.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cssl_edu._validation import check_matrix
+from cssl_edu._validation import check_finite, check_matrix, check_number, check_positive_int
+from cssl_edu.eval.knn import check_labels
 
 
 def _standardise(train: Tensor, *others: Tensor) -> list[Tensor]:
@@ -45,13 +48,43 @@ def linear_probe(
     """
     check_matrix(train_features, "train_features")
     check_matrix(test_features, "test_features")
+    if train_features.shape[1] != test_features.shape[1]:
+        raise ValueError(
+            f"train and test features must have the same dimension, got {train_features.shape[1]} "
+            f"and {test_features.shape[1]}."
+        )
+    check_labels(train_labels, train_features.shape[0], "train_labels")
+    check_labels(test_labels, test_features.shape[0], "test_labels")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(
+            f"the linear probe needs epochs ≥ 1 (an int), got {epochs!r}: with no training its "
+            "accuracy would be that of a random classifier."
+        )
+    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(
+            f"the linear probe's lr must be a finite number > 0, got {lr!r}: with lr 0 the probe never trains."
+        )
+    batch_size = check_positive_int(batch_size, "batch_size")
+    weight_decay = check_number(weight_decay, "weight_decay", low=0)
+    check_finite(train_features, "train_features")
+    check_finite(test_features, "test_features")
     keep = train_labels >= 0
     x, y = train_features[keep].float(), train_labels[keep].to(train_features.device)
     if y.numel() == 0:
         raise ValueError("linear_probe needs labelled training features (label ≥ 0).")
     xt, yt = test_features.float(), test_labels.to(test_features.device)
     x, xt = _standardise(x, xt)
-    c = int(num_classes if num_classes is not None else int(torch.cat([y, yt]).max()) + 1)
+    if num_classes is not None:
+        c = int(num_classes)
+        if int(torch.cat([y, yt]).max()) >= c:
+            raise ValueError(f"num_classes = {c}, but a label is {int(torch.cat([y, yt]).max())}.")
+    else:  # one output per distinct label id (sparse ids such as 10**9 cost nothing)
+        classes = torch.unique(torch.cat([y, yt[yt >= 0]]))
+        c = classes.numel()
+        if int(classes[-1]) != c - 1:  # ids are not 0..C-1: renumber them, in order
+            y = torch.searchsorted(classes, y)
+            known = torch.isin(yt, classes)
+            yt = torch.where(known, torch.searchsorted(classes, yt), torch.full_like(yt, -1))
     g = torch.Generator(device="cpu").manual_seed(seed)
     w = torch.nn.Linear(x.shape[1], c).to(x.device)
     with torch.no_grad():
@@ -108,7 +141,7 @@ def label_fraction_probe(
         ``{fraction: test accuracy}``.
     """
     for f in fractions:
-        if not 0 < f <= 1:
+        if not isinstance(f, (int, float)) or not 0 < f <= 1:
             raise ValueError(f"label fractions must be in (0, 1], got {f}.")
     out: dict[float, float] = {}
     for f in fractions:

@@ -2,7 +2,9 @@
 
 - **Atomic**: the state is written to a temporary file in the same folder, flushed to disk,
   then renamed over the target with ``os.replace`` — a crash mid-write leaves the previous
-  checkpoint intact, never a truncated one.
+  checkpoint intact, never a truncated one. A temporary file left by a killed process is
+  removed by :func:`remove_stale_temp_files` when the next run starts. The file gets the
+  usual permissions (``0666`` less the umask, like every other output), not ``mkstemp``'s ``0600``.
 - **Safe to load**: ``torch.load(weights_only=True)`` (no arbitrary pickled code runs).
 - **All or nothing**: before any tensor is copied into a model, every key and shape is
   compared with the model's own; a mismatch raises :class:`CheckpointError` listing the
@@ -38,11 +40,49 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> Path
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temp_files(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete the ``.<name>.*.tmp`` files that an interrupted :func:`save_checkpoint` of ``path`` left.
+
+    A write killed mid-way (SIGKILL, power loss) never reaches its clean-up, so its temporary
+    file stays; call this when a run starts (only one process writes a run's checkpoint).
+    Returns the files removed.
+    """
+    path = Path(path)
+    removed = []
+    if path.parent.is_dir():
+        for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
+
+
+def require_keys(
+    state: dict[str, Any], keys: tuple[str, ...], path: str | os.PathLike[str], purpose: str
+) -> None:
+    """Raise :class:`CheckpointError` naming the entries of ``keys`` that ``state`` lacks."""
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {path} cannot be used to {purpose}: it has no {', '.join(repr(k) for k in missing)} "
+            "entry (it is damaged or was not written by `cssl-edu train`). Train it again "
+            "(`cssl-edu train --overwrite ...`)."
+        )
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -55,7 +95,8 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     except Exception as e:  # truncated zip, random bytes, a pickle with code in it, ...
         raise CheckpointError(
             f"checkpoint {path} is corrupt or not a cssl-edu checkpoint ({type(e).__name__}: {e}). "
-            "Delete it and resume from an earlier checkpoint, or retrain."
+            "A run keeps only this one checkpoint, so there is no earlier one to go back to: train "
+            "again (`cssl-edu train --overwrite ...` replaces it)."
         ) from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a cssl-edu checkpoint (no '{FORMAT}' marker).")

@@ -15,6 +15,8 @@ exactly where it stopped — on CPU, the resumed run's losses equal the uninterr
 from __future__ import annotations
 
 import csv
+import difflib
+import inspect
 import json
 import math
 import time
@@ -33,11 +35,14 @@ from cssl_edu.config import TrainConfig
 from cssl_edu.data import DeviceLoader, ImageDataset, load_dataset
 from cssl_edu.eval import extract_features, knn_accuracy
 from cssl_edu.methods import Method, build_method
+from cssl_edu.methods.base import method_options
 from cssl_edu.models import build_backbone
 from cssl_edu.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_state_dict_strict,
+    remove_stale_temp_files,
+    require_keys,
     save_checkpoint,
 )
 from cssl_edu.train.optim import build_optimizer, warmup_cosine
@@ -65,18 +70,91 @@ RESUME_KEYS = (
 )
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` → CUDA if available, else CPU; anything else is passed to ``torch.device``."""
-    if device == "auto":
+#: the files a run writes into its ``out_dir``
+RUN_FILES = ("last.pt", "config.json", "metrics.jsonl", "metrics.csv")
+#: method options that have their own config field, so they may not also be in ``method_kwargs``
+OWN_FIELDS = ("temperature", "proj_hidden_dim", "proj_out_dim")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` → CUDA if available, else CPU; else ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, checked."""
+    if isinstance(device, torch.device):
+        d = device
+    elif device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    d = torch.device(device)
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but CUDA is not available; use --device cpu.")
+    else:
+        try:
+            d = torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            d = None
+        if d is None or d.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N (or mps on a Mac).")
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' was asked for but CUDA is not available; use --device cpu.")
+        if d.index is not None and d.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {device!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                "numbered from 0."
+            )
+    if d.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' was asked for but is not available here; use --device cpu.")
     return d
 
 
+def existing_run_files(out_dir: str | Path) -> list[Path]:
+    """The outputs of an earlier run in ``out_dir`` (checkpoint, config, metrics), if any."""
+    out = Path(out_dir)
+    return [out / name for name in RUN_FILES if (out / name).exists()]
+
+
+def _unknown_options(given: dict[str, Any], accepted: set[str], what: str, flag: str) -> None:
+    unknown = sorted(set(given) - accepted)
+    if not unknown:
+        return
+    hints = []
+    for k in unknown:
+        close = difflib.get_close_matches(k, sorted(accepted), n=1)
+        hints.append(f"{k!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise ValueError(
+        f"{flag}: {what} has no option {', '.join(hints)}; its options are {', '.join(sorted(accepted))}."
+    )
+
+
+def augment_options() -> set[str]:
+    """The keyword options of :class:`~cssl_edu.augment.SimCLRAugment` that ``augment_kwargs`` may set."""
+    params = inspect.signature(SimCLRAugment.__init__).parameters
+    return {k for k in params if k not in ("self", "image_size")}
+
+
+def check_options(cfg: TrainConfig, *, method: bool = True) -> None:
+    """Check the user-given ``method_kwargs`` and ``augment_kwargs`` by name, before anything runs.
+
+    Misspelled keys (``queue_sise``) would otherwise be dropped silently or fail deep inside.
+    """
+    if method:
+        accepted = method_options(cfg.method)  # also refuses an unknown method
+        own = sorted(set(cfg.method_kwargs) & set(OWN_FIELDS))
+        if own:
+            raise ValueError(
+                f"--method-kwargs: {', '.join(own)} has its own option; set it with "
+                f"{', '.join('--' + k.replace('_', '-') for k in own)} instead."
+            )
+        _unknown_options(cfg.method_kwargs, accepted, f"method {cfg.method!r}", "--method-kwargs")
+    if "image_size" in cfg.augment_kwargs:
+        raise ValueError("--augment-kwargs: image_size has its own option; set it with --image-size instead.")
+    _unknown_options(
+        cfg.augment_kwargs, augment_options(), "the augmentation (SimCLRAugment)", "--augment-kwargs"
+    )
+
+
 def load_splits(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset, ImageDataset]:
-    """(training set, labelled kNN bank, test set) for ``cfg.dataset``."""
+    """(training set, labelled kNN bank, test set) for ``cfg.dataset``.
+
+    Raises ``ValueError`` when the test split has classes that the labelled bank lacks (or
+    names them differently): kNN and the probe could never predict them, so the accuracy
+    would be silently capped.
+    """
     kw: dict[str, Any] = {
         "root": cfg.data_root,
         "download": cfg.download,
@@ -90,11 +168,41 @@ def load_splits(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset, ImageData
         g = torch.Generator().manual_seed(cfg.seed)
         bank = bank.subset(torch.randperm(len(bank), generator=g)[: cfg.knn_bank_size])
     test = load_dataset(cfg.dataset, split="test", n=cfg.n_test, **kw)
+    check_class_coverage(bank, test)
     return train, bank, test
 
 
+def check_class_coverage(bank: ImageDataset, test: ImageDataset) -> None:
+    """Raise ``ValueError`` unless every labelled test class is one the labelled ``bank`` holds, by name."""
+    if list(bank.classes) != list(test.classes):
+        raise ValueError(
+            f"the training and test splits number their classes differently ({bank.classes[:5]} … vs "
+            f"{test.classes[:5]} …), so their labels cannot be compared; give both splits the same classes."
+        )
+    have = set(bank.labels[bank.labels >= 0].unique().tolist())
+    need = set(test.labels[test.labels >= 0].unique().tolist())
+    missing = sorted(need - have)
+    if missing:
+        names = [test.classes[c] for c in missing]
+        share = float(torch.isin(test.labels, torch.tensor(missing)).float().mean())
+        raise ValueError(
+            f"the test split has images of class(es) {names[:5]}{' …' if len(names) > 5 else ''} that the "
+            f"labelled training images lack, so kNN and the linear probe can never predict them ({share:.0%} of "
+            "the test images would count as wrong). Use splits with the same classes, or raise --n-train / "
+            "--knn-bank-size if a subset left a class out."
+        )
+
+
 def build_model(cfg: TrainConfig, dataset_size: int | None = None, num_classes: int | None = None) -> Method:
-    """The method named by ``cfg.method`` around the backbone named by ``cfg.arch``."""
+    """The method named by ``cfg.method`` around the backbone named by ``cfg.arch``.
+
+    ``cfg.method_kwargs`` is checked by name first (:func:`check_options`); it may set
+    ``dataset_size`` or ``num_classes`` itself (e.g. the supervised baseline's classes).
+    """
+    check_options(cfg, method=True)
+    extra = dict(cfg.method_kwargs)
+    dataset_size = extra.pop("dataset_size", dataset_size)
+    num_classes = extra.pop("num_classes", num_classes)
     backbone = build_backbone(cfg.arch, cfg.image_size, channels_last=cfg.channels_last)
     return build_method(
         cfg.method,
@@ -104,7 +212,7 @@ def build_model(cfg: TrainConfig, dataset_size: int | None = None, num_classes: 
         proj_out_dim=cfg.proj_out_dim,
         dataset_size=dataset_size,
         num_classes=num_classes,
-        **cfg.method_kwargs,
+        **extra,
     )
 
 
@@ -151,6 +259,7 @@ class Trainer:
                 f"batch_size {cfg.batch_size} (the global batch) must be divisible by the number of processes "
                 f"({self.world_size})."
             )
+        check_options(cfg, method=method is None)  # before any data is loaded or any step runs
         torch.manual_seed(cfg.seed)
         if train_set is None:
             train_set, bank_set, test_set = load_splits(cfg)
@@ -180,7 +289,10 @@ class Trainer:
             "std": train_set.std,
             **cfg.augment_kwargs,
         }
-        self.augment = SimCLRAugment(cfg.image_size, **aug_kw).to(self.device)
+        try:
+            self.augment = SimCLRAugment(cfg.image_size, **aug_kw).to(self.device)
+        except TypeError as e:  # a value of the wrong type in augment_kwargs
+            raise ValueError(f"--augment-kwargs: {e}; see help(cssl_edu.augment.SimCLRAugment).") from e
         self.steps_per_epoch = len(self.loader)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         self.optimizer = build_optimizer(
@@ -229,7 +341,10 @@ class Trainer:
         """Write a checkpoint (rank 0 only under DDP; the others wait for it)."""
         path = path or self.last_checkpoint
         if self.rank == 0:
-            save_checkpoint(self.state_dict(), path)
+            try:
+                save_checkpoint(self.state_dict(), path)
+            except OSError as e:
+                raise _write_error(Path(path).parent, e) from e
         if self.world_size > 1:
             torch.distributed.barrier()
         return path
@@ -237,11 +352,16 @@ class Trainer:
     def load(self, path: str | Path) -> None:
         """Restore a run from ``path``; the checkpoint's config must match on :data:`RESUME_KEYS`."""
         state = load_checkpoint(path, map_location=self.device)
-        theirs = state.get("config", {})
+        require_keys(
+            state, ("config", "method", "optimizer", "scheduler", "step", "rng"), path, "resume a run"
+        )
+        if not isinstance(state["rng"], dict) or "torch" not in state["rng"]:
+            raise CheckpointError(f"checkpoint {path} has no torch RNG state, so it cannot resume exactly.")
+        theirs = state["config"] if isinstance(state["config"], dict) else {}
         diffs = [
             f"{k}: checkpoint {theirs.get(k)!r} vs now {getattr(self.cfg, k)!r}"
             for k in RESUME_KEYS
-            if theirs.get(k) != getattr(self.cfg, k)
+            if _plain(theirs.get(k)) != _plain(getattr(self.cfg, k))
         ]
         if diffs:
             raise CheckpointError(
@@ -322,8 +442,12 @@ class Trainer:
         if resume and self.last_checkpoint.exists():
             self.load(self.last_checkpoint)
         if self.rank == 0:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+            try:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                remove_stale_temp_files(self.last_checkpoint)  # left by a write that was killed
+                (self.out_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+            except OSError as e:
+                raise _write_error(self.out_dir, e) from e
         self.method.train()
         stop = min(self.total_steps, max_steps) if max_steps is not None else self.total_steps
         bar = tqdm(
@@ -383,6 +507,12 @@ class Trainer:
             self._write_log()
 
     def _write_log(self) -> None:
+        try:
+            self._write_log_files()
+        except OSError as e:
+            raise _write_error(self.out_dir, e) from e
+
+    def _write_log_files(self) -> None:
         if self.cfg.log_format == "jsonl":
             lines = [json.dumps(r) for r in self.history.epochs]
             (self.out_dir / "metrics.jsonl").write_text("\n".join(lines) + "\n")
@@ -394,11 +524,31 @@ class Trainer:
                 w.writerows(self.history.epochs)
 
 
+class RunWriteError(OSError):
+    """A run's output (checkpoint, config, metrics) could not be written: read-only, full or missing folder."""
+
+
+def _write_error(folder: Path, error: OSError) -> RunWriteError:
+    reason = error.strerror or str(error)
+    err = RunWriteError(
+        f"cannot write the run's files to {folder} ({reason}); choose a writable --out-dir with free "
+        "space (a checkpoint written before this is intact)."
+    )
+    err.errno = error.errno
+    return err
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON would store it, so a tuple (0.5, 1.0) equals the list [0.5, 1.0] of a config.json."""
+    return json.loads(json.dumps(value, default=str))
+
+
 def backbone_from_checkpoint(
     path: str | Path, map_location: str | torch.device = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the trained backbone (encoder f) from a checkpoint; returns (backbone, state)."""
     state = load_checkpoint(path, map_location=map_location)
+    require_keys(state, ("config", "method"), path, "rebuild its encoder")
     try:
         cfg = TrainConfig.from_dict(state["config"])
     except (KeyError, TypeError, ValueError) as e:
