@@ -435,7 +435,10 @@ class Trainer:
         """Train until ``cfg.epochs`` are done (or ``max_steps`` total steps, then save and stop).
 
         Args:
-            resume: continue from ``out_dir/last.pt`` if it exists.
+            resume: continue from ``out_dir/last.pt`` if it exists. Without it, the run's files
+                in ``out_dir`` are replaced (what :func:`cssl_edu.notebook.pretrained` relies on);
+                ``cssl-edu train`` refuses that unless ``--overwrite`` is given
+                (see :func:`existing_run_files`).
             max_steps: stop after this many optimiser steps in total (a checkpoint is saved),
                 as an interruption would; a later ``fit(resume=True)`` continues exactly.
         """
