@@ -25,7 +25,9 @@ project's 2-core CPU; the notes are the course's material, lessons 06–09 repea
   20 epochs, while with a non-affine BatchNorm on z the same runs learned. The BN subtracts
   the component that all z share; without it the target's projections keep a large common
   mean (cosine ≈ 0.8 between any two), which the predictor matches without telling images
-  apart.
+  apart. With the BN, a faster target (m = 0.9, a 10-step time constant) beat the package
+  default m = 0.99 on both datasets: Shapes 52.2 vs 49.1 % after 40 epochs, the CIFAR subset
+  46.2 vs 44.2 % after 80.
 
 The tuning runs behind these recipes (``bench/tune_zoo.py``) are in
 ``bench/results/zoo-tuning-cpu.jsonl``; the lessons' short runs (2,048 images, 4 epochs,
@@ -165,7 +167,7 @@ _RECIPES: list[Recipe] = [
         "byol-cifar10-subset",
         "byol",
         "cifar10-subset",
-        {"epochs": 80, "batch_size": 128, "method_kwargs": {"momentum": 0.99, "proj_last_bn": True}},
+        {"epochs": 80, "batch_size": 128, "method_kwargs": {"momentum": 0.9, "proj_last_bn": True}},
         "BYOL on 5,170 real CIFAR-10 images, BatchNorm on the projector's output (lesson 05).",
         CIFAR_FLOOR,
     ),
