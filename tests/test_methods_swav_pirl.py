@@ -228,6 +228,61 @@ def test_pirl_loss_matches_the_papers_nce_pair_and_updates_the_bank():
     assert math.isclose(log_z, math.log(40), abs_tol=3.0)
 
 
+def _ref_pirl_infonce(f_i, g_t, bank_pos, negatives, mask, tau, lam):
+    """λ·InfoNCE(m_I, g(v_I^t)) + (1 − λ)·InfoNCE(m_I, f(v_I)): softmax over the positive and the unmasked
+    negatives, written per sample from the formula (no normaliser Z)."""
+
+    bank_pos, negatives = F.normalize(bank_pos, dim=1), F.normalize(negatives, dim=1)  # s is the cosine
+
+    def term(v):
+        total = 0
+        for i in range(v.shape[0]):
+            logits = [torch.dot(bank_pos[i], v[i]) / tau]
+            logits += [
+                torch.dot(negatives[j], v[i]) / tau for j in range(negatives.shape[0]) if not mask[i, j]
+            ]
+            logits = torch.stack(logits)
+            total = total - (logits[0] - torch.log(torch.exp(logits).sum()))
+        return total / v.shape[0]
+
+    return lam * term(g_t) + (1 - lam) * term(f_i)
+
+
+def test_pirl_infonce_matches_a_per_sample_reference_in_value_and_gradient():
+    torch.manual_seed(0)
+    m = PIRL(
+        build_backbone("convnet"),
+        dataset_size=40,
+        num_negatives=7,
+        temperature=0.2,
+        lam=0.3,
+        jigsaw_grid=2,
+        proj_out_dim=8,
+        loss="infonce",
+    ).double()
+    x = _crops(b=4, n_small=0)
+    idx = torch.tensor([0, 5, 9, 13])
+    m.memory.bank[9] = m.memory.bank[13]  # a repeated row must not change anything but the scores
+    bank_before = m.memory.bank.clone()
+    params = [p for p in m.parameters() if p.requires_grad]
+    torch.manual_seed(1)
+    out = m(x, None, idx)
+    grads = torch.autograd.grad(out["loss"], params)
+    assert torch.isnan(m.log_z), "the InfoNCE form needs no normaliser Z"
+    torch.manual_seed(1)
+    f_i = m.embed_image(x[0])
+    g_t = m.embed_jigsaw(x[1])
+    neg_idx = torch.randint(40, (7,))
+    mask = idx.view(-1, 1) == neg_idx.view(1, -1)
+    ref = _ref_pirl_infonce(f_i, g_t, bank_before[idx], bank_before[neg_idx], mask, 0.2, 0.3)
+    ref_grads = torch.autograd.grad(ref, params)
+    torch.testing.assert_close(out["loss"], ref, rtol=1e-9, atol=1e-11)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-10)
+    with pytest.raises(ValueError, match="loss"):
+        PIRL(build_backbone("convnet"), dataset_size=10, loss="softmax")
+
+
 def test_pirl_gradients_reach_encoder_and_both_heads_and_validation():
     m = build_method("pirl", build_backbone("convnet"), dataset_size=30, num_negatives=8, proj_out_dim=8)
     x = [v.float() for v in _crops(b=4, n_small=0)]
