@@ -25,7 +25,7 @@ CIFAR = find_cifar_subset()
 #: its floor, the test fails until it is taken off this list), never by lowering the floor
 BELOW_FLOOR: dict[str, str] = {}
 #: methods the course teaches that must have a converged Shapes entry
-REQUIRED = ("simclr", "moco", "membank", "mochi", "supcon", "supervised", "byol", "simsiam")
+REQUIRED = ("simclr", "moco", "membank", "mochi", "supcon", "supervised", "byol", "simsiam", "swav", "pirl")
 
 
 # ---------------------------------------------------------------------------- recipes

@@ -29,6 +29,20 @@ project's 2-core CPU; the notes are the course's material, lessons 06–09 repea
   default m = 0.99 on both datasets: Shapes 52.2 vs 49.1 % after 40 epochs, the CIFAR subset
   46.2 vs 44.2 % after 80.
 
+- *SwAV's ε must match the spread of the scores.* At initialisation a projection's cosines to
+  the K prototypes spread by only ≈ 0.1, so at the paper's ε = 0.05 the Sinkhorn codes are
+  nearly uniform and there is little to predict: screening runs (4,096 images, 10 epochs)
+  stayed at or below random init (31 %) and rose steadily as ε fell (0.03: 36 %, 0.02: 40 %,
+  0.01: 47 %). Multi-crop hurt at this size: 16-pixel crops of a 32-pixel shape (even of 30–70 %
+  of its area) cannot tell which cluster the full image belongs to (24 % vs 48 %). More
+  prototypes than a batch holds (K = 300 > B = 256) did as well as K = 100.
+- *PIRL with the paper's NCE needs a normaliser Z*, estimated once while the bank is random.
+  On 8,192 images the bank's entries soon move far closer together than at that moment, every
+  random negative then counts as "data", and the loss diverged (10.7 → 139 in 10 epochs without
+  the jigsaw term; 39.8 % kNN after 30 epochs with it). The InfoNCE form of the same pair of
+  terms (``loss="infonce"``, which the authors' implementation also offers) needs no Z and
+  learned; its bank uses 64-dimensional rows to keep the shipped entry small.
+
 The tuning runs behind these recipes (``bench/tune_zoo.py``) are in
 ``bench/results/zoo-tuning-cpu.jsonl``; the lessons' short runs (2,048 images, 4 epochs,
 128 steps) are far below every recipe here (≥ 480 steps).
@@ -170,6 +184,40 @@ _RECIPES: list[Recipe] = [
         {"epochs": 80, "batch_size": 128, "method_kwargs": {"momentum": 0.9, "proj_last_bn": True}},
         "BYOL on 5,170 real CIFAR-10 images, BatchNorm on the projector's output (lesson 05).",
         CIFAR_FLOOR,
+    ),
+]
+
+_RECIPES += [
+    Recipe(
+        "swav-shapes",
+        "swav",
+        "shapes",
+        {
+            "epochs": 30,
+            "temperature": 0.1,
+            "method_kwargs": {
+                "num_prototypes": 300,
+                "epsilon": 0.01,
+                "n_small_crops": 0,
+                "freeze_prototypes_steps": 32,
+            },
+        },
+        "SwAV: swapped prediction of Sinkhorn codes over 300 prototypes, ε = 0.01, no multi-crop (lesson 13).",
+        CONTRASTIVE_FLOOR,
+    ),
+    Recipe(
+        "pirl-shapes",
+        "pirl",
+        "shapes",
+        {
+            "epochs": 30,
+            "batch_size": 128,
+            "temperature": 0.1,
+            "proj_out_dim": 64,
+            "method_kwargs": {"jigsaw_grid": 2, "loss": "infonce"},
+        },
+        "PIRL: the memory bank plus a 2 × 2 jigsaw's representation pulled to the image's memory, InfoNCE (lesson 13).",
+        CONTRASTIVE_FLOOR,
     ),
 ]
 
