@@ -134,6 +134,22 @@ def test_moco_keys_get_no_gradient_and_queue_is_filled_after_the_loss(
     assert any(p.grad is not None for p in m.backbone.parameters())
 
 
+def test_moco_first_step_uses_the_other_keys_of_the_batch_never_the_querys_own() -> None:
+    """Empty queue: InfoNCE of q_i against k_i and the batch's other keys k_j (j ≠ i), float64, per sample."""
+    torch.manual_seed(0)
+    m = MoCo(build_backbone("convnet"), queue_size=32, key_bn_splits=1, **SMALL).double()
+    x1, x2 = (v.double() for v in _views(6, 2, 4))
+    loss = m([x1, x2], None, torch.arange(6))["loss"]
+    with torch.no_grad():
+        q = F.normalize(m.projector(m.backbone(x1)), dim=1)
+        k = F.normalize(m.key_projector(m.key_backbone(x2)), dim=1)
+    tau, want = m.temperature, 0.0
+    for i in range(6):
+        logits = torch.stack([q[i] @ k[j] / tau for j in range(6)])  # j = i is the positive, once
+        want += -(logits[i] - torch.logsumexp(logits, 0)) / 6
+    torch.testing.assert_close(loss.detach(), want, rtol=1e-9, atol=1e-12)
+
+
 def test_moco_momentum_step_and_batch_shuffle_bn_keeps_order() -> None:
     torch.manual_seed(0)
     m = MoCo(build_backbone("convnet"), queue_size=32, key_bn_splits=4, momentum=0.9, **SMALL)

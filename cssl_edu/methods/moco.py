@@ -146,8 +146,9 @@ class MoCo(Method):
         if self.mask_same_image and indices is not None and negatives.shape[0] > 0:
             mask = indices.view(-1, 1).to(neg_idx.device) == neg_idx.view(1, -1)
         extra = self.extra_negatives(q, negatives, mask)
-        if negatives.shape[0] == 0:  # the very first step: no queue yet, in-batch keys only
-            negatives, mask = k.detach().roll(1, dims=0), None
+        if negatives.shape[0] == 0:  # the very first step, no queue yet: the batch's other keys
+            negatives = k.detach()
+            mask = torch.eye(k.shape[0], dtype=torch.bool, device=k.device)  # never a query's own key
         return info_nce(q, k, negatives, self.temperature, extra, mask)
 
     def forward(
