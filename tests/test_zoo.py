@@ -159,6 +159,25 @@ def test_stored_weights_are_half_precision_without_momentum_copies(tiny_zoo):
     assert int(m.queue.count) > 0  # the queue ships with the entry
 
 
+def test_memory_banks_are_not_shipped_and_load_fresh():
+    from cssl_edu.methods import build_method
+    from cssl_edu.models import build_backbone
+
+    m = build_method("pirl", build_backbone("convnet"), dataset_size=50, num_negatives=8, proj_out_dim=8)
+    with torch.no_grad():
+        m.memory.bank.mul_(-1)  # "trained": differs from a fresh bank
+    stored = zoo.stored_state(m)
+    assert "memory.bank" not in stored and "head_f.weight" in stored
+    fresh = build_method("pirl", build_backbone("convnet"), dataset_size=50, num_negatives=8, proj_out_dim=8)
+    bank0 = fresh.memory.bank.clone()
+    zoo.restore_state(fresh, stored)
+    assert torch.equal(fresh.memory.bank, bank0)  # its own initial bank
+    torch.testing.assert_close(fresh.head_f.weight, m.head_f.weight, atol=1e-3, rtol=1e-3)
+    older = {**stored, "memory.bank": m.memory.bank.half()}  # a file that still holds the bank loads it
+    zoo.restore_state(fresh, older)
+    torch.testing.assert_close(fresh.memory.bank, m.memory.bank, atol=1e-3, rtol=1e-3)
+
+
 def test_corrupt_or_swapped_weights_are_refused(tiny_zoo, tmp_path):
     root, *_ = tiny_zoo
     for f in root.iterdir():
@@ -244,7 +263,7 @@ def test_shipped_entry_reproduces_its_card_and_clears_its_floor(name):
 
 def test_shipped_zoo_fits_its_size_budget():
     total = sum(p.stat().st_size for p in Path(zoo.default_root()).glob("*")) if zoo.names() else 0
-    assert total <= 25 * 2**20
+    assert total <= 25_000_000, f"the zoo holds {total / 1e6:.2f} MB, over its 25 MB budget"
 
 
 def test_pretrained_prefers_the_zoo_and_never_retrains(tiny_zoo, tiny_recipes, monkeypatch, tmp_path, capsys):

@@ -46,6 +46,10 @@ TARGET_COPIES: dict[str, str] = {
     "key_backbone.": "backbone.",
     "key_projector.": "projector.",
 }
+#: state-dict entries not stored: a memory bank (one row per training image; InstDisc, PIRL) is
+#: training state, not part of the encoder, and would be most of its entry's size. A loaded
+#: entry gets a freshly initialised bank; files that hold one (older builds) still load it.
+NOT_SHIPPED: tuple[str, ...] = ("memory.bank",)
 #: config fields that depend on where a build ran, not on the recipe
 MACHINE_FIELDS = ("data_root", "out_dir", "device", "download")
 
@@ -201,10 +205,11 @@ def _read_weights(name: str, root: Path, meta: dict[str, Any]) -> dict[str, torc
 
 
 def stored_state(method: nn.Module, dtype: torch.dtype = torch.float16) -> dict[str, torch.Tensor]:
-    """What a zoo file stores of a trained method: every tensor but the momentum copies, floats in ``dtype``."""
+    """What a zoo file stores of a trained method: every tensor but the momentum copies and the
+    memory banks (:data:`NOT_SHIPPED`), floats in ``dtype``."""
     out = {}
     for k, v in method.state_dict().items():
-        if any(k.startswith(p) for p in TARGET_COPIES):
+        if any(k.startswith(p) for p in TARGET_COPIES) or k in NOT_SHIPPED:
             continue
         out[k] = v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu().clone()
     return out
@@ -219,6 +224,9 @@ def restore_state(method: nn.Module, stored: dict[str, torch.Tensor], what: str 
         for prefix, online in TARGET_COPIES.items():
             if k.startswith(prefix):
                 src = online + k[len(prefix) :]
+        if src not in stored and src in NOT_SHIPPED:
+            full[k] = v  # the freshly built model's own (initial) bank
+            continue
         if src not in stored:
             raise ZooError(
                 f"{what} lacks tensor {src!r}; the file and the code disagree — rebuild the entry."
