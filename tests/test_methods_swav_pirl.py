@@ -189,7 +189,8 @@ def _ref_pirl_loss(f_i, g_t, bank_pos, negatives, mask, tau, log_z, dataset_size
     return lam * l_nce(g_t) + (1 - lam) * l_nce(f_i)
 
 
-def test_pirl_loss_matches_the_papers_nce_pair_and_updates_the_bank():
+def _small_pirl(loss: str = "nce") -> PIRL:
+    """A float64 PIRL on 40 images, N = 7, τ = 0.2, λ = 0.3, 2 × 2 jigsaw, d = 8 (seeded)."""
     torch.manual_seed(0)
     m = PIRL(
         build_backbone("convnet"),
@@ -199,21 +200,31 @@ def test_pirl_loss_matches_the_papers_nce_pair_and_updates_the_bank():
         lam=0.3,
         jigsaw_grid=2,
         proj_out_dim=8,
-    ).double()
+        loss=loss,
+    )
+    return m.double()
+
+
+def _replay_draws(m: PIRL, x: list, idx: torch.Tensor, seed: int = 1):
+    """Forward's random draws replayed with the same seed: the jigsaw's offsets and order, then
+    the bank's negatives. Returns f(v_I), g(v_I^t), the negatives' rows and the own-row mask."""
+    torch.manual_seed(seed)
+    f_i = m.embed_image(x[0])
+    g_t = m.embed_jigsaw(x[1])
+    neg_idx = torch.randint(m.memory.bank.shape[0], (m.num_negatives,))
+    return f_i, g_t, neg_idx, idx.view(-1, 1) == neg_idx.view(1, -1)
+
+
+def test_pirl_loss_matches_the_papers_nce_pair_and_updates_the_bank():
+    m = _small_pirl()
     x = _crops(b=4, n_small=0)
     idx = torch.tensor([0, 5, 9, 13])
     bank_before = m.memory.bank.clone()
     torch.manual_seed(1)
     out = m(x, None, idx)
     assert torch.isfinite(m.log_z)
-    # replay forward's random draws: the jigsaw's offsets and order, then the bank's negatives
-    torch.manual_seed(1)
-    f_i = m.embed_image(x[0])
-    g_t = m.embed_jigsaw(x[1])
-    neg_idx = torch.randint(40, (7,))
-    negatives = bank_before[neg_idx]
-    mask = idx.view(-1, 1) == neg_idx.view(1, -1)
-    ref = _ref_pirl_loss(f_i, g_t, bank_before[idx], negatives, mask, 0.2, float(m.log_z), 40, 0.3)
+    f_i, g_t, neg_idx, mask = _replay_draws(m, x, idx)
+    ref = _ref_pirl_loss(f_i, g_t, bank_before[idx], bank_before[neg_idx], mask, 0.2, float(m.log_z), 40, 0.3)
     torch.testing.assert_close(out["loss"], ref, rtol=1e-9, atol=1e-11)
     # the bank moved towards f(v_I) for exactly the batch's rows
     want = F.normalize(0.5 * bank_before[idx] + 0.5 * f_i.detach(), dim=1)
@@ -249,17 +260,7 @@ def _ref_pirl_infonce(f_i, g_t, bank_pos, negatives, mask, tau, lam):
 
 
 def test_pirl_infonce_matches_a_per_sample_reference_in_value_and_gradient():
-    torch.manual_seed(0)
-    m = PIRL(
-        build_backbone("convnet"),
-        dataset_size=40,
-        num_negatives=7,
-        temperature=0.2,
-        lam=0.3,
-        jigsaw_grid=2,
-        proj_out_dim=8,
-        loss="infonce",
-    ).double()
+    m = _small_pirl("infonce")
     x = _crops(b=4, n_small=0)
     idx = torch.tensor([0, 5, 9, 13])
     m.memory.bank[9] = m.memory.bank[13]  # a repeated row must not change anything but the scores
@@ -269,11 +270,7 @@ def test_pirl_infonce_matches_a_per_sample_reference_in_value_and_gradient():
     out = m(x, None, idx)
     grads = torch.autograd.grad(out["loss"], params)
     assert torch.isnan(m.log_z), "the InfoNCE form needs no normaliser Z"
-    torch.manual_seed(1)
-    f_i = m.embed_image(x[0])
-    g_t = m.embed_jigsaw(x[1])
-    neg_idx = torch.randint(40, (7,))
-    mask = idx.view(-1, 1) == neg_idx.view(1, -1)
+    f_i, g_t, neg_idx, mask = _replay_draws(m, x, idx)
     ref = _ref_pirl_infonce(f_i, g_t, bank_before[idx], bank_before[neg_idx], mask, 0.2, 0.3)
     ref_grads = torch.autograd.grad(ref, params)
     torch.testing.assert_close(out["loss"], ref, rtol=1e-9, atol=1e-11)
