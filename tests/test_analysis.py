@@ -386,6 +386,28 @@ def test_paste_bits_layout_and_shared_codes() -> None:
     assert torch.equal(a[:, :, 1:], v1[:, :, 1:])
 
 
+def test_shared_bits_keep_the_inner_methods_views_multi_crop_included() -> None:
+    from cssl_edu.augment import SimCLRAugment
+    from cssl_edu.methods import build_method
+
+    swav = build_method(
+        "swav", random_encoder(), num_prototypes=6, n_small_crops=2, proj_hidden_dim=16, proj_out_dim=8
+    )
+    wrapped = SharedBitsMethod(swav, random_codes(10, 8, seed=0))
+    images = make_shapes(4, seed=0).images
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    views = wrapped.make_views(images, SimCLRAugment(32), g1)
+    want = swav.make_views(images, SimCLRAugment(32), g2)
+    assert (
+        [tuple(v.shape) for v in views]
+        == [tuple(v.shape) for v in want]
+        == [(4, 3, 32, 32)] * 2 + [(4, 3, 16, 16)] * 2
+    )
+    assert all(torch.equal(a, b) for a, b in zip(views, want))
+    out = wrapped(views, torch.zeros(4, dtype=torch.long), torch.arange(4))
+    assert torch.isfinite(out["loss"])
+
+
 # ---------------------------------------------------------------- tables, plots, training helpers
 def test_markdown_table_and_pivot() -> None:
     rows = [{"m": "simclr", "p": 0.9, "acc": 0.51234}, {"m": "sup", "p": 0.9, "acc": float("nan")}]

@@ -92,6 +92,12 @@ class SharedBitsMethod(Method):
         self.amplitude = float(amplitude)
         self.register_buffer("codes", codes.bool(), persistent=False)
 
+    def make_views(
+        self, images: Tensor, augment: nn.Module, generator: torch.Generator | None = None
+    ) -> list[Tensor]:
+        """The inner method's own views (e.g. SwAV's multi-crop); the codes go in at :meth:`forward`."""
+        return self.inner.make_views(images, augment, generator)
+
     def forward(self, views: list[Tensor], labels: Tensor, indices: Tensor) -> dict[str, Tensor]:
         """Paste ``codes[indices]`` into every view, then run the inner method."""
         if indices is None:
