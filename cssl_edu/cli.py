@@ -609,7 +609,17 @@ def cmd_lab(args: argparse.Namespace) -> int:
         lab_argv.append(f"--port={args.port}")
     if args.no_browser:
         lab_argv.append("--no-browser")
-    lab_argv += getattr(args, "lab_args", [])
+    extra = list(getattr(args, "lab_args", []))
+    given = {a.split("=")[0] for a in extra}
+    if (
+        hasattr(os, "geteuid")
+        and os.geteuid() == 0
+        and not given & {"--allow-root", "--ServerApp.allow_root"}
+    ):
+        # JupyterLab refuses to start as root without it; root is the usual user in containers
+        print("running as root (as in most containers): passing --allow-root to JupyterLab")
+        lab_argv.append("--allow-root")
+    lab_argv += extra
     print(f"starting JupyterLab on {folder.resolve()} (stop it with Ctrl-C) ...", flush=True)
     LabApp.launch_instance(argv=lab_argv)
     return 0

@@ -80,6 +80,26 @@ def test_lab_copies_the_course_then_starts_jupyterlab_with_the_flags(
     assert "copied" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("uid", "given", "added"), [(0, [], True), (0, ["--allow-root"], False), (1000, [], False)]
+)
+def test_lab_passes_allow_root_only_when_running_as_root(
+    course: Path,
+    launches: list,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    uid: int,
+    given: list,
+    added: bool,
+) -> None:
+    import cssl_edu.cli as cli
+
+    monkeypatch.setattr(cli.os, "geteuid", lambda: uid, raising=False)
+    assert main(["lab", str(tmp_path / f"c{uid}{len(given)}"), *given]) == 0
+    (argv,) = launches
+    assert argv.count("--allow-root") == (1 if added or given else 0)
+
+
 def test_lab_never_overwrites_an_existing_copy(
     course: Path, launches: list, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
