@@ -130,19 +130,25 @@ def _config_from_args(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cssl_edu.distributed import init_from_env
+    from cssl_edu.distributed import init_from_env, shutdown
     from cssl_edu.train import Trainer
 
+    def train() -> tuple[Any, Path]:  # the trainer (and its DDP model) is freed on return
+        cfg = _config_from_args(args)
+        _check_out_dir(cfg.out_dir, resume=args.resume, overwrite=args.overwrite)
+        print(
+            f"cssl-edu {__version__}: training {cfg.method} on {cfg.dataset} ({cfg.arch}, profile {cfg.profile}) → {cfg.out_dir}"
+        )
+        trainer = Trainer(cfg)
+        return trainer.fit(resume=args.resume), trainer.last_checkpoint
+
     init_from_env()  # no-op unless launched by torchrun
-    cfg = _config_from_args(args)
-    _check_out_dir(cfg.out_dir, resume=args.resume, overwrite=args.overwrite)
-    print(
-        f"cssl-edu {__version__}: training {cfg.method} on {cfg.dataset} ({cfg.arch}, profile {cfg.profile}) → {cfg.out_dir}"
-    )
-    trainer = Trainer(cfg)
-    history = trainer.fit(resume=args.resume)
+    try:
+        history, checkpoint = train()
+    finally:
+        shutdown()  # no-op without a process group
     last = history.epochs[-1] if history.epochs else {}
-    print(json.dumps({"checkpoint": str(trainer.last_checkpoint), **last}, indent=2))
+    print(json.dumps({"checkpoint": str(checkpoint), **last}, indent=2))
     return 0
 
 

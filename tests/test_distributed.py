@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from cssl_edu.distributed import gather_with_grad, nt_xent_global
+from cssl_edu.distributed import gather_with_grad, nt_xent_global, shutdown
 
 B, D_IN, D_OUT, TAU = 6, 10, 5, 0.3
 
@@ -32,25 +32,39 @@ def _data() -> tuple[torch.Tensor, torch.Tensor]:
     )
 
 
-def _worker(rank: int, world: int, init_file: str, out: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+def _ddp_step(rank: int, world: int, out: str) -> None:
+    model = torch.nn.parallel.DistributedDataParallel(_model())
+    x1, x2 = _data()
+    sl = slice(rank * B, (rank + 1) * B)
+    loss = nt_xent_global(model(x1[sl]), model(x2[sl]), TAU)
+    loss.backward()
+    # the global loss is the mean of the per-rank losses
+    total = loss.detach().clone()
+    dist.all_reduce(total)
+    g = gather_with_grad(torch.full((2, 1), float(rank)))
+    if rank == 0:
+        torch.save(
+            {"loss": total / world, "grads": [p.grad for p in model.parameters()], "gathered": g},
+            out,
+        )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
-        model = torch.nn.parallel.DistributedDataParallel(_model())
-        x1, x2 = _data()
-        sl = slice(rank * B, (rank + 1) * B)
-        loss = nt_xent_global(model(x1[sl]), model(x2[sl]), TAU)
-        loss.backward()
-        # the global loss is the mean of the per-rank losses
-        total = loss.detach().clone()
-        dist.all_reduce(total)
-        g = gather_with_grad(torch.full((2, 1), float(rank)))
-        if rank == 0:
-            torch.save(
-                {"loss": total / world, "grads": [p.grad for p in model.parameters()], "gathered": g},
-                out,
-            )
+        # the DDP model lives in its own frame: it is freed before the group is destroyed (a DDP
+        # reducer outliving its process group aborted the process now and then)
+        _ddp_step(rank, world, out)
     finally:
-        dist.destroy_process_group()
+        shutdown()  # barrier, then destroy: no rank tears down mid-collective
 
 
 @pytest.mark.skipif(
@@ -58,7 +72,7 @@ def _worker(rank: int, world: int, init_file: str, out: str) -> None:
 )
 def test_two_ranks_equal_one_process_with_double_batch(tmp_path: Path) -> None:
     out = str(tmp_path / "rank0.pt")
-    mp.spawn(_worker, args=(2, str(tmp_path / "init"), out), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, _free_port(), out), nprocs=2, join=True)
     res = torch.load(out, weights_only=True)
 
     model = _model()
@@ -123,20 +137,24 @@ def _train_worker(rank: int, world: int, port: int, out_dir: str) -> None:
         assert torch.equal(gathered[0], gathered[1])
         assert len(hist.step_loss) == 4
     finally:
-        dist.destroy_process_group()
+        shutdown()  # barrier, then destroy: no rank tears down mid-collective
 
 
 @pytest.mark.skipif(
     not dist.is_available() or sys.platform == "win32", reason="needs torch.distributed with gloo"
 )
 def test_trainer_runs_under_two_processes(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(_train_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_train_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     from cssl_edu.train import load_checkpoint
 
     state = load_checkpoint(tmp_path / "last.pt")
     assert state["step"] == 4 and (tmp_path / "metrics.jsonl").exists()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="needs torch.distributed")
+def test_shutdown_is_a_no_op_without_a_group_and_destroys_one(tmp_path: Path) -> None:
+    shutdown()  # nothing running: nothing happens
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'init'}", rank=0, world_size=1)
+    assert dist.is_initialized()
+    shutdown()
+    assert not dist.is_initialized()

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cssl_edu.distributed import shutdown
 from cssl_edu.losses import nce_loss, negative_sampling_loss, sinkhorn, swav_loss, triplet_loss
 
 f64 = torch.float64
@@ -263,7 +264,7 @@ def _ddp_worker(rank: int, world: int, init_file: str, out: str) -> None:
                 {"q": torch.cat(parts["q"]), "g": torch.cat(parts["g"], dim=1), "loss": total / world}, out
             )
     finally:
-        dist.destroy_process_group()
+        shutdown()  # barrier, then destroy: no rank tears down mid-collective
 
 
 @pytest.mark.skipif(
