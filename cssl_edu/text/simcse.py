@@ -20,7 +20,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from cssl_edu._validation import (
     check_finite,
@@ -104,31 +103,21 @@ def train_simcse(
     Each step encodes one shuffled batch twice in ``train()`` mode (two dropout masks) and takes
     an Adam step on :func:`simcse_loss`. Seeds the global torch RNG with ``seed`` (dropout).
     """
-    t = check_temperature(temperature)
-    if int(epochs) < 1 or not 2 <= int(batch_size) <= tokens.shape[0]:
-        raise ValueError(
-            f"epochs must be >= 1 and batch_size in [2, {tokens.shape[0]}], got {epochs!r}, {batch_size!r}."
-        )
-    device = next(encoder.parameters()).device
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(encoder.parameters(), lr=lr)
-    encoder.train()
-    losses: list[float] = []
-    n_steps = tokens.shape[0] // batch_size  # drop the last partial batch: constant number of negatives
-    bar = tqdm(total=int(epochs) * n_steps, desc="SimCSE", disable=not progress)
-    for _ in range(int(epochs)):
-        order = torch.randperm(tokens.shape[0], generator=g)
-        for s in range(n_steps):
-            x = tokens[order[s * batch_size : (s + 1) * batch_size]].to(device)
-            loss = simcse_loss(encoder(x), encoder(x), t)  # same input, two dropout masks
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            bar.update()
-    bar.close()
-    return losses
+    from cssl_edu.text.pairs import train_pairs  # pairs.py imports simcse_loss from here
+
+    # the two "views" are the same sentences: the encoder's two calls draw two dropout masks
+    return train_pairs(
+        encoder,
+        lambda idx: (tokens[idx], tokens[idx]),
+        tokens.shape[0],
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        temperature=temperature,
+        seed=seed,
+        progress=progress,
+        desc="SimCSE",
+    )
 
 
 @torch.no_grad()
