@@ -65,30 +65,26 @@ def test_augment_each_operation_alone():
 def test_augment_properties(p_syn, p_swap, p_del, seed):
     corpus = make_corpus(32, seed=seed)
     syn = synonym_table(corpus.vocab)
-    out, n = augment_tokens(
-        corpus.tokens,
-        corpus.lengths,
-        syn,
-        p_synonym=p_syn,
-        p_swap=p_swap,
-        p_delete=p_del,
-        generator=torch.Generator().manual_seed(seed),
-    )
+
+    def augment():  # the same seed every call: the result must repeat
+        return augment_tokens(
+            corpus.tokens,
+            corpus.lengths,
+            syn,
+            p_synonym=p_syn,
+            p_swap=p_swap,
+            p_delete=p_del,
+            generator=torch.Generator().manual_seed(seed),
+        )
+
+    out, n = augment()
     assert out.shape == corpus.tokens.shape and bool((n >= 1).all()) and bool((n <= corpus.lengths).all())
     pos = torch.arange(out.shape[1])
     assert bool(((out != 0) == (pos < n[:, None])).all())  # words packed left, then padding
     # only words of the sentence or their synonyms appear
     allowed = torch.cat([corpus.tokens, syn[corpus.tokens]], 1)
     assert all(set(out[i, : n[i]].tolist()) <= set(allowed[i].tolist()) for i in range(len(out)))
-    again, _ = augment_tokens(
-        corpus.tokens,
-        corpus.lengths,
-        syn,
-        p_synonym=p_syn,
-        p_swap=p_swap,
-        p_delete=p_del,
-        generator=torch.Generator().manual_seed(seed),
-    )
+    again, _ = augment()
     assert torch.equal(out, again)
 
 
