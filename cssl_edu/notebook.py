@@ -18,6 +18,11 @@ A figure with controls (sliders, drop-downs) is one call::
 
 which shows ONE output: the live figure with its controls in JupyterLab, and a PNG of the
 first drawing wherever no widget front end runs (nbval, ``cssl-edu course html``, GitHub).
+
+A sentence that states a measured result is checked by the run that measures it (see
+:mod:`cssl_edu.claims`, re-exported here)::
+
+    claim_beyond_noise(acc_trained, acc_random_seeds, "the converged encoder beats random init")
 """
 
 from __future__ import annotations
@@ -39,6 +44,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cssl_edu.claims import (  # noqa: F401 - re-exported: lessons check their sentences with these
+    ClaimError,
+    claim,
+    claim_accuracy_beyond_noise,
+    claim_between,
+    claim_beyond_noise,
+    claim_greater,
+    claim_within_noise,
+    compare,
+    mcnemar,
+)
 from cssl_edu.config import default_profile, make_config
 
 
