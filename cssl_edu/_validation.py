@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -30,10 +31,52 @@ def check_temperature(temperature: float, name: str = "temperature") -> float:
     return t
 
 
+def check_has_data(x: Tensor, name: str) -> None:
+    """Raise ``ValueError`` if ``x`` lives on the ``meta`` device (a shape without values)."""
+    if x.device.type == "meta":
+        raise ValueError(
+            f"{name} is on the 'meta' device, which holds a shape but no values; "
+            "create it on 'cpu' or 'cuda' instead (e.g. torch.randn(..., device='cpu'))."
+        )
+
+
+def check_same_device(*named: tuple[str, Tensor | None]) -> None:
+    """Raise ``ValueError`` unless every given tensor (``None`` is skipped) is on one device.
+
+    ``named`` holds ``(argument name, tensor)`` pairs; the message names both arguments and
+    both devices. Comparing ``device`` attributes costs nothing (no host sync).
+    """
+    first: tuple[str, Tensor] | None = None
+    for name, x in named:
+        if x is None:
+            continue
+        check_has_data(x, name)
+        if first is None:
+            first = (name, x)
+        elif x.device != first[1].device:
+            raise ValueError(
+                f"{first[0]} is on {first[1].device} but {name} is on {x.device}; move them to one "
+                f"device first, e.g. {name}.to({first[0]}.device)."
+            )
+
+
+def common_float_dtype(*tensors: Tensor | None) -> torch.dtype:
+    """The floating dtype every given tensor promotes to (``None`` skipped), as ``torch.cat`` would.
+
+    float16 with bfloat16 gives float32; anything with float64 gives float64.
+    """
+    dtype: torch.dtype | None = None
+    for x in tensors:
+        if x is not None:
+            dtype = x.dtype if dtype is None else torch.promote_types(dtype, x.dtype)
+    return dtype if dtype is not None else torch.get_default_dtype()
+
+
 def check_matrix(z: Tensor, name: str, *, min_rows: int = 1) -> None:
-    """Check that ``z`` is a 2-D floating tensor of shape (N, d) with N >= ``min_rows``."""
+    """Check that ``z`` is a 2-D floating tensor of shape (N, d) with N >= ``min_rows`` and d >= 1."""
     if not isinstance(z, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor of shape (N, d), got {type(z).__name__}.")
+    check_has_data(z, name)
     if z.dim() != 2:
         raise ValueError(
             f"{name} must be 2-D with shape (N, d) (batch, embedding dim), got shape {tuple(z.shape)}. "
@@ -49,11 +92,90 @@ def check_matrix(z: Tensor, name: str, *, min_rows: int = 1) -> None:
 
 def check_finite(z: Tensor, name: str) -> None:
     """Raise ``ValueError`` if ``z`` holds NaN or ±inf (costs one reduction, no host sync on CPU)."""
+    check_has_data(z, name)
     if not bool(torch.isfinite(z).all()):
         raise ValueError(
             f"{name} contains NaN or inf values; check the encoder output (learning rate too high?) "
             "or the input data."
         )
+
+
+def as_labels(labels: object, n: int | None, name: str, *, device: torch.device | None = None) -> Tensor:
+    """``labels`` as an int64 tensor of shape ``(n,)`` (any length if ``n`` is None), or ``ValueError``.
+
+    Accepts a tensor, a list/tuple of ints or a NumPy integer array (converted; a list is the
+    obvious intent). Refuses float, complex and bool dtypes (``.long()`` them first if they are
+    really class ids), a shape other than ``(n,)`` — ``(1,)`` or ``(n, 1)`` would broadcast into a
+    meaningless result — and ids below −1 (−1 marks an unlabelled row). One reduction.
+    """
+    if isinstance(labels, (list, tuple, np.ndarray)):
+        arr = np.asarray(labels)
+        if arr.size == 0:
+            arr = arr.astype(np.int64)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.integer)):
+            raise ValueError(
+                f"{name} must hold integer class ids (−1 = unlabelled), got a {type(labels).__name__} "
+                f"of {arr.dtype}; pass e.g. torch.tensor([0, 1, 1])."
+            )
+        labels = torch.from_numpy(arr.astype(np.int64))
+    if not isinstance(labels, Tensor):
+        raise ValueError(
+            f"{name} must be a torch.Tensor (or list) of shape ({n},) holding integer class ids, "
+            f"got {type(labels).__name__}."
+        )
+    check_has_data(labels, name)
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer class ids, got dtype {labels.dtype}; use .long().")
+    if labels.dim() != 1 or (n is not None and labels.shape[0] != n):
+        raise ValueError(
+            f"{name} must have shape ({'N' if n is None else n},) (one label per row), got {tuple(labels.shape)}; "
+            "flatten it with .reshape(-1) if it holds one label per row."
+        )
+    if labels.numel() and int(labels.min()) < -1:
+        raise ValueError(
+            f"{name} must be class ids ≥ 0, or −1 for an unlabelled row; found {int(labels.min())}."
+        )
+    labels = labels.long()
+    return labels if device is None else labels.to(device)
+
+
+def as_indices(
+    indices: object, n: int, size: int, name: str = "indices", *, device: torch.device | None = None
+) -> Tensor:
+    """``indices`` as an int64 tensor of shape ``(n,)`` with every entry in ``[0, size)``, or ``ValueError``.
+
+    For dataset indices into a bank of ``size`` rows (a list of ints is accepted). One min/max.
+    """
+    idx = as_labels(indices, n, name)
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= size):
+        raise ValueError(
+            f"{name} must be dataset indices in [0, {size}) (one per image of the batch), "
+            f"got values from {int(idx.min())} to {int(idx.max())}."
+        )
+    return idx if device is None else idx.to(device)
+
+
+def as_bool_mask(
+    mask: object, shape: tuple[int, ...], name: str, *, device: torch.device | None = None
+) -> Tensor:
+    """``mask`` as a bool tensor of ``shape``, or ``ValueError`` naming ``name``.
+
+    A bool tensor is used as it is. An integer or float tensor is accepted only if every entry
+    is 0 or 1 (a 0/1 mask; one reduction), anything else is refused rather than guessed at.
+    """
+    if not isinstance(mask, Tensor):
+        raise ValueError(f"{name} must be a bool torch.Tensor of shape {shape}, got {type(mask).__name__}.")
+    check_has_data(mask, name)
+    if tuple(mask.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(mask.shape)}.")
+    if mask.dtype != torch.bool:
+        if mask.is_complex() or (mask.numel() and not bool(((mask == 0) | (mask == 1)).all())):
+            raise ValueError(
+                f"{name} must be a bool mask (True = leave out); a {mask.dtype} mask is accepted only "
+                "if every entry is 0 or 1."
+            )
+        mask = mask.bool()
+    return mask if device is None else mask.to(device)
 
 
 def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:

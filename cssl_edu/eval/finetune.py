@@ -16,9 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from cssl_edu._validation import check_positive_int
+from cssl_edu._validation import as_labels, check_positive_int
 from cssl_edu.augment import EvalTransform, SimCLRAugment
-from cssl_edu.eval.knn import check_labels
 from cssl_edu.eval.linear import balanced_subset
 
 
@@ -55,7 +54,7 @@ def finetune(
     """
     if train_images.shape[0] != train_labels.shape[0]:
         raise ValueError("train_images and train_labels must have the same length.")
-    check_labels(test_labels, test_images.shape[0], "test_labels")
+    test_labels = as_labels(test_labels, test_images.shape[0], "test_labels")
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
     device = next(backbone.parameters()).device

@@ -7,28 +7,60 @@ This is the standard monitor for self-supervised training: no training, one matm
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cssl_edu._validation import check_finite, check_matrix, check_positive_int, check_temperature
+from cssl_edu._validation import as_labels, check_finite, check_matrix, check_positive_int, check_temperature
 
 
-def check_labels(labels: Tensor, n: int, name: str) -> None:
-    """Raise ``ValueError`` unless ``labels`` is an integer tensor of shape ``(n,)``.
+def labelled_test_rows(
+    train_labels: Tensor, test_labels: Tensor, caller: str
+) -> tuple[Tensor | None, Tensor]:
+    """The test rows an accuracy can be computed on, and their labels, for ``caller``.
 
-    A shape of ``(1,)`` or ``(n, 1)`` would broadcast against the predictions and give a
-    meaningless accuracy, so it is refused rather than reshaped.
+    Both arguments are int64 label vectors (already checked by
+    :func:`~cssl_edu._validation.as_labels`). Test rows labelled −1 (unlabelled) are left out
+    with a ``UserWarning`` that says how many; a test class that no labelled training row has
+    raises ``ValueError`` naming it, since the classifier could never predict it and the accuracy
+    would be silently capped. Costs a ``unique`` and an ``isin`` over the labels.
+
+    Returns:
+        ``(keep, labels)``: ``keep`` is ``None`` when every row is kept, else a bool mask (M,).
     """
-    if not isinstance(labels, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape ({n},), got {type(labels).__name__}.")
-    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer class ids, got dtype {labels.dtype}; use .long().")
-    if tuple(labels.shape) != (n,):
+    train_classes = torch.unique(train_labels[train_labels >= 0].to(test_labels.device))
+    if train_classes.numel() == 0:
         raise ValueError(
-            f"{name} must have shape ({n},) (one label per feature row), got {tuple(labels.shape)}; "
-            "flatten it with .reshape(-1) if it holds one label per row."
+            f"{caller}: no labelled training row (every train_labels entry is −1); it needs labels ≥ 0."
         )
+    keep: Tensor | None = None
+    unlabelled = test_labels < 0
+    n_unlabelled = int(unlabelled.sum())
+    if n_unlabelled:
+        if n_unlabelled == test_labels.numel():
+            raise ValueError(
+                f"{caller}: every test label is −1 (unlabelled), so there is no accuracy to compute; "
+                "pass the labelled test split."
+            )
+        warnings.warn(
+            f"{caller}: left out {n_unlabelled} of {test_labels.numel()} test rows labelled −1 (unlabelled); "
+            "the accuracy is over the other rows.",
+            UserWarning,
+            stacklevel=3,
+        )
+        keep = ~unlabelled
+        test_labels = test_labels[keep]
+    unseen = ~torch.isin(test_labels, train_classes)
+    if bool(unseen.any()):
+        missing = torch.unique(test_labels[unseen]).tolist()
+        raise ValueError(
+            f"{caller}: test_labels hold class(es) {missing[:10]}{' …' if len(missing) > 10 else ''} that no "
+            f"labelled training row has ({int(unseen.sum())} test rows), so the classifier could never predict "
+            "them; give the training features every test class, or leave those test rows out."
+        )
+    return keep, test_labels
 
 
 @torch.no_grad()
@@ -44,6 +76,10 @@ def knn_predict(
 ) -> Tensor:
     """Predict labels (M,) for ``test_features`` (M, D) from ``train_features`` (N, D), ``train_labels`` (N,).
 
+    Features: any float dtype (compared in float32), finite; train and test may sit on
+    different devices (the bank is moved to the test features' device). ``train_labels``: int
+    class ids ≥ 0, −1 = unlabelled (those rows are left out of the bank); a list of ints is
+    accepted.
     Test features are processed ``chunk_size`` at a time, so memory stays O(chunk · N).
     Unlabeled training rows (label < 0) are ignored. ``k`` is clipped to N. The votes are
     counted over the distinct training labels (C' of them), not over ``max(label) + 1``
@@ -60,7 +96,7 @@ def knn_predict(
             f"train and test features must have the same dimension, got {train_features.shape[1]} "
             f"and {test_features.shape[1]}."
         )
-    check_labels(train_labels, train_features.shape[0], "train_labels")
+    train_labels = as_labels(train_labels, train_features.shape[0], "train_labels")
     check_finite(train_features, "train_features")
     check_finite(test_features, "test_features")
     keep = train_labels >= 0
@@ -93,9 +129,17 @@ def knn_accuracy(
 ) -> float:
     """Top-1 accuracy in [0, 1] of :func:`knn_predict` (keyword arguments are passed on).
 
-    ``test_labels`` must have shape (M,), one per row of ``test_features``.
+    ``test_labels``: (M,) int class ids, one per row of ``test_features`` (a list is accepted).
+    Rows labelled −1 (unlabelled) are left out with a ``UserWarning`` saying how many; a test
+    class that no labelled training row has raises ``ValueError`` naming it (kNN could never
+    predict it). Training rows labelled −1 are left out of the bank, as in :func:`knn_predict`.
     """
-    if isinstance(test_features, Tensor) and test_features.dim() == 2:
-        check_labels(test_labels, test_features.shape[0], "test_labels")
+    check_matrix(train_features, "train_features")
+    check_matrix(test_features, "test_features")
+    train_labels = as_labels(train_labels, train_features.shape[0], "train_labels")
+    test_labels = as_labels(test_labels, test_features.shape[0], "test_labels")
+    keep, test_labels = labelled_test_rows(train_labels, test_labels, "knn_accuracy")
+    if keep is not None:
+        test_features = test_features[keep.to(test_features.device)]
     pred = knn_predict(train_features, train_labels, test_features, **kwargs)  # type: ignore[arg-type]
     return float((pred.cpu() == test_labels.cpu()).float().mean())

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cssl_edu._validation import check_finite, check_matrix, check_number, check_positive_int
-from cssl_edu.eval.knn import check_labels
+from cssl_edu._validation import as_labels, check_finite, check_matrix, check_number, check_positive_int
+from cssl_edu.eval.knn import labelled_test_rows
 
 
 def _standardise(train: Tensor, *others: Tensor) -> list[Tensor]:
@@ -38,8 +38,11 @@ def linear_probe(
     """Train a linear classifier on (standardised) frozen features; return train and test accuracy.
 
     Args:
-        train_features: (N, D); train_labels: (N,) int64 (rows with label < 0 are dropped).
-        test_features: (M, D); test_labels: (M,).
+        train_features: (N, D) any float dtype, finite; train_labels: (N,) int class ids (a list
+            is accepted); rows labelled −1 (unlabelled) are left out, at least 2 must remain.
+        test_features: (M, D); test_labels: (M,) int class ids. Rows labelled −1 are left out
+            with a ``UserWarning`` saying how many; a test class absent from the labelled
+            training rows raises ``ValueError`` naming it (the probe could never predict it).
         epochs, lr, weight_decay, batch_size: AdamW with a cosine schedule.
         seed: fixes the initialisation and the mini-batch order.
 
@@ -53,8 +56,8 @@ def linear_probe(
             f"train and test features must have the same dimension, got {train_features.shape[1]} "
             f"and {test_features.shape[1]}."
         )
-    check_labels(train_labels, train_features.shape[0], "train_labels")
-    check_labels(test_labels, test_features.shape[0], "test_labels")
+    train_labels = as_labels(train_labels, train_features.shape[0], "train_labels")
+    test_labels = as_labels(test_labels, test_features.shape[0], "test_labels")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(
             f"the linear probe needs epochs ≥ 1 (an int), got {epochs!r}: with no training its "
@@ -69,22 +72,29 @@ def linear_probe(
     check_finite(train_features, "train_features")
     check_finite(test_features, "test_features")
     keep = train_labels >= 0
-    x, y = train_features[keep].float(), train_labels[keep].to(train_features.device)
-    if y.numel() == 0:
-        raise ValueError("linear_probe needs labelled training features (label ≥ 0).")
-    xt, yt = test_features.float(), test_labels.to(test_features.device)
+    x, y = (
+        train_features[keep.to(train_features.device)].float(),
+        train_labels[keep].to(train_features.device),
+    )
+    if y.numel() < 2:
+        raise ValueError(
+            f"linear_probe needs at least 2 labelled training rows (label ≥ 0) to standardise the features "
+            f"and fit a classifier, got {y.numel()}."
+        )
+    test_keep, yt = labelled_test_rows(y, test_labels, "linear_probe")
+    xt = test_features if test_keep is None else test_features[test_keep.to(test_features.device)]
+    xt, yt = xt.float(), yt.to(test_features.device)
     x, xt = _standardise(x, xt)
     if num_classes is not None:
-        c = int(num_classes)
-        if int(torch.cat([y, yt]).max()) >= c:
-            raise ValueError(f"num_classes = {c}, but a label is {int(torch.cat([y, yt]).max())}.")
+        c = check_positive_int(num_classes, "num_classes")
+        if int(y.max()) >= c:
+            raise ValueError(f"num_classes = {c}, but a training label is {int(y.max())}.")
     else:  # one output per distinct label id (sparse ids such as 10**9 cost nothing)
-        classes = torch.unique(torch.cat([y, yt[yt >= 0]]))
+        classes = torch.unique(y)  # every test class is among them (checked above)
         c = classes.numel()
         if int(classes[-1]) != c - 1:  # ids are not 0..C-1: renumber them, in order
             y = torch.searchsorted(classes, y)
-            known = torch.isin(yt, classes)
-            yt = torch.where(known, torch.searchsorted(classes, yt), torch.full_like(yt, -1))
+            yt = torch.searchsorted(classes, yt)
     g = torch.Generator(device="cpu").manual_seed(seed)
     w = torch.nn.Linear(x.shape[1], c).to(x.device)
     with torch.no_grad():
@@ -109,10 +119,13 @@ def linear_probe(
 
 
 def balanced_subset(labels: Tensor, fraction: float, seed: int = 0) -> Tensor:
-    """Indices of ⌈fraction · n_c⌉ (≥ 1) random examples of every class c (labels ≥ 0 only)."""
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}.")
-    y = labels.cpu()
+    """Indices of ⌈fraction · n_c⌉ (≥ 1) random examples of every class c (labels ≥ 0 only).
+
+    ``labels``: (N,) int class ids, −1 = unlabelled (never chosen); a list is accepted.
+    ``fraction`` in (0, 1]. Returns int64 indices on the CPU, class by class.
+    """
+    fraction = check_number(fraction, "fraction", low=0, low_open=True, high=1)
+    y = as_labels(labels, None, "labels", device=torch.device("cpu"))
     g = torch.Generator().manual_seed(seed)
     keep = []
     for c in torch.unique(y[y >= 0]).tolist():
@@ -141,14 +154,18 @@ def label_fraction_probe(
         ``{fraction: test accuracy}``.
     """
     for f in fractions:
-        if not isinstance(f, (int, float)) or not 0 < f <= 1:
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
             raise ValueError(f"label fractions must be in (0, 1], got {f}.")
+    check_matrix(train_features, "train_features")
+    train_labels = as_labels(
+        train_labels, train_features.shape[0], "train_labels", device=train_features.device
+    )
     out: dict[float, float] = {}
     for f in fractions:
         sel = balanced_subset(train_labels, f, seed).to(train_features.device)
         res = linear_probe(
             train_features[sel],
-            train_labels.to(train_features.device)[sel],
+            train_labels[sel],
             test_features,
             test_labels,
             seed=seed,

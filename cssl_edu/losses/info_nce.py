@@ -18,10 +18,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cssl_edu._validation import (
+    as_bool_mask,
     check_finite,
     check_matrix,
+    check_same_device,
     check_same_shape,
     check_temperature,
+    common_float_dtype,
     l2_normalize,
 )
 
@@ -44,7 +47,11 @@ def info_nce(
         temperature: τ > 0 (MoCo v2 uses 0.2).
         extra_negatives: optional (N, M, d) negatives per query.
         negative_mask: optional (N, K) bool, True where a shared negative must be left out of
-            that query's denominator (e.g. a key of the query's own image in the queue).
+            that query's denominator (e.g. a key of the query's own image in the queue). An
+            integer or float mask is accepted if it holds only 0/1.
+
+    All embeddings must be floating point (float16/bfloat16/float32/float64), finite and on one
+    device; different float dtypes are promoted to their common dtype (as ``torch.cat`` does).
 
     Returns:
         scalar float32 (float64 for float64 inputs): mean over the N queries.
@@ -55,9 +62,10 @@ def info_nce(
         torch.Size([])
     """
     check_matrix(query, "query")
+    check_matrix(key, "key")
     check_same_shape(query, key, "query", "key")
     t = check_temperature(temperature)
-    d = query.shape[1]
+    n, d = query.shape
     if negatives is None and extra_negatives is None:
         raise ValueError(
             "info_nce needs negatives: pass `negatives` (K, d), `extra_negatives` (N, M, d), or both."
@@ -69,32 +77,35 @@ def info_nce(
                 f"negatives must have the embedding dimension of query ({d}), got shape {tuple(negatives.shape)}."
             )
     if extra_negatives is not None:
-        if (
-            extra_negatives.dim() != 3
-            or extra_negatives.shape[0] != query.shape[0]
-            or extra_negatives.shape[2] != d
-        ):
+        if not isinstance(extra_negatives, Tensor) or not extra_negatives.is_floating_point():
             raise ValueError(
-                f"extra_negatives must have shape (N, M, d) = ({query.shape[0]}, M, {d}), "
-                f"got {tuple(extra_negatives.shape)}."
+                "extra_negatives must be a floating-point torch.Tensor of shape (N, M, d), got "
+                f"{extra_negatives.dtype if isinstance(extra_negatives, Tensor) else type(extra_negatives).__name__}."
             )
-    for name, x in (
-        ("query", query),
-        ("key", key),
-        ("negatives", negatives),
-        ("extra_negatives", extra_negatives),
-    ):
+        if extra_negatives.dim() != 3 or extra_negatives.shape[0] != n or extra_negatives.shape[2] != d:
+            raise ValueError(
+                f"extra_negatives must have shape (N, M, d) = ({n}, M, {d}), got {tuple(extra_negatives.shape)}."
+            )
+    named = (("query", query), ("key", key), ("negatives", negatives), ("extra_negatives", extra_negatives))
+    check_same_device(*named)
+    for name, x in named:
         if x is not None:
             check_finite(x, name)
+    # mixed float dtypes (e.g. a float16 queue with float32 queries): use the common one, as torch.cat does
+    dtype = common_float_dtype(query, key, negatives, extra_negatives)
+    query, key = query.to(dtype), key.to(dtype)
+    negatives = None if negatives is None else negatives.to(dtype)
+    extra_negatives = None if extra_negatives is None else extra_negatives.to(dtype)
 
     if negative_mask is not None:
         k = None if negatives is None else negatives.shape[0]
-        if negatives is None or tuple(negative_mask.shape) != (query.shape[0], k):
-            raise ValueError(
-                f"negative_mask must have shape (N, K) = ({query.shape[0]}, {k}), got {tuple(negative_mask.shape)}."
-            )
+        if negatives is None:
+            raise ValueError("negative_mask masks the shared negatives (N, K), but negatives is None.")
+        negative_mask = as_bool_mask(
+            negative_mask, (n, negatives.shape[0]), "negative_mask", device=query.device
+        )
         if extra_negatives is None or extra_negatives.shape[1] == 0:
-            empty = negative_mask.bool().all(dim=1)
+            empty = negative_mask.all(dim=1)
             if bool(empty.any()):  # the softmax would have one class: loss 0, no gradient
                 rows = empty.nonzero().flatten()[:5].tolist()
                 raise ValueError(
@@ -109,7 +120,7 @@ def info_nce(
         if negative_mask is not None:
             if neg_logits.dtype in (torch.float16, torch.bfloat16):
                 neg_logits = neg_logits.float()
-            neg_logits = neg_logits.masked_fill(negative_mask.to(neg_logits.device), float("-inf"))
+            neg_logits = neg_logits.masked_fill(negative_mask, float("-inf"))
         parts.append(neg_logits)
     if extra_negatives is not None:
         parts.append(torch.einsum("nd,nmd->nm", q, l2_normalize(extra_negatives)))  # (N, M)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cssl_edu._validation import check_finite, check_matrix
+from cssl_edu._validation import as_bool_mask, check_finite, check_matrix, check_same_device
 
 
 def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
@@ -45,14 +45,16 @@ def mix_hard_negatives(
     """Synthetic hard negatives for every query.
 
     Args:
-        query: (N, d) queries.
-        negatives: (K, d) negatives (the queue).
+        query: (N, d) queries, any float dtype, finite.
+        negatives: (K, d) negatives (the queue), on query's device (any float dtype; the mixing
+            runs in float32, float64 if query is float64, and returns query's dtype).
         n_hard: how many of each query's most similar negatives to mix from (N in the paper).
         s: negatives mixed from two hard negatives each (needs n_hard ≥ 2 when s > 0).
         s_prime: negatives mixed from the query and one hard negative.
         generator: optional source of randomness (on any device).
         mask: optional (N, K) bool, True where a negative is **not** a negative of that query
-            (e.g. a key of the query's own image, MoCo's ``mask_same_image``). Masked entries
+            (e.g. a key of the query's own image, MoCo's ``mask_same_image``); 0/1 integers or
+            floats are accepted. Masked entries
             are excluded before the top-``n_hard`` ranking, so they are never mixed; a query
             left with fewer than ``n_hard`` unmasked negatives mixes from those it has.
 
@@ -72,14 +74,13 @@ def mix_hard_negatives(
         raise ValueError(f"n_hard must be in [1, K] = [1, {k}], got {n_hard}.")
     if s > 0 and n_hard < 2:
         raise ValueError("mixing two hard negatives (s > 0) needs n_hard ≥ 2.")
+    check_same_device(("query", query), ("negatives", negatives))
     check_finite(query, "query")
     check_finite(negatives, "negatives")
     n, d = query.shape
     dev = query.device
     if mask is not None:
-        if tuple(mask.shape) != (n, k):
-            raise ValueError(f"mask must have shape (N, K) = ({n}, {k}), got {tuple(mask.shape)}.")
-        mask = mask.to(device=dev, dtype=torch.bool)
+        mask = as_bool_mask(mask, (n, k), "mask", device=dev)
     work = torch.float64 if query.dtype == torch.float64 else torch.float32
     q = F.normalize(query.to(work), dim=1)
     neg = F.normalize(negatives.to(work), dim=1)

@@ -34,8 +34,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cssl_edu._validation import as_bool_mask, check_finite, check_has_data, check_same_device
+
 
 def _as_log_q(x: Tensor | float, like: Tensor, name: str) -> Tensor:
+    if isinstance(x, Tensor):
+        check_has_data(x, name)
+        if not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64)):
+            raise ValueError(
+                f"{name} must be a float (or a float tensor) of log-densities, got dtype {x.dtype}."
+            )
+    elif isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise ValueError(f"{name} must be a float or a tensor of log-densities, got {type(x).__name__}.")
     t = torch.as_tensor(x, dtype=like.dtype, device=like.device)
     try:
         torch.broadcast_shapes(t.shape, like.shape)
@@ -64,8 +74,11 @@ def nce_loss(
         data_log_q: log q(x_n) of the noise distribution at the data samples, (N,) or a float.
         noise_log_q: log q(y_nj) at the noise samples, (N, k) or anything broadcastable (a
             float for uniform noise).
-        noise_mask: optional (N, k) bool, True where a noise sample must be left out (e.g. a
-            draw that hit the data sample itself); k in log(k·q) stays the number drawn.
+        noise_mask: optional (N, k) bool (or 0/1 ints/floats), True where a noise sample must be
+            left out (e.g. a draw that hit the data sample itself); k in log(k·q) stays the
+            number drawn.
+
+    Scores: float, finite, on one device (computed in their common dtype, at least float32).
 
     Returns:
         a scalar, the mean over the N data samples of
@@ -90,9 +103,11 @@ def nce_loss(
     k = noise_scores.shape[1]
     if n < 1 or k < 1:
         raise ValueError(f"NCE needs at least one data sample and one noise sample each, got N={n}, k={k}.")
+    if not noise_scores.is_floating_point():
+        raise ValueError(f"noise_scores must be a floating-point tensor, got dtype {noise_scores.dtype}.")
+    check_same_device(("data_scores", data_scores), ("noise_scores", noise_scores))
     for name, x in (("data_scores", data_scores), ("noise_scores", noise_scores)):
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError(f"{name} contains NaN or inf values; check the model's scores.")
+        check_finite(x, name)
     dtype = torch.promote_types(torch.promote_types(data_scores.dtype, noise_scores.dtype), torch.float32)
     s_data, s_noise = data_scores.to(dtype), noise_scores.to(dtype)
     log_k = math.log(k)
@@ -100,11 +115,8 @@ def nce_loss(
     g_noise = s_noise - log_k - _as_log_q(noise_log_q, s_noise, "noise_log_q")
     noise_terms = F.softplus(g_noise)  # −log(1 − σ(G)) for every noise sample
     if noise_mask is not None:
-        if noise_mask.shape != noise_scores.shape:
-            raise ValueError(
-                f"noise_mask must have the shape of noise_scores {tuple(noise_scores.shape)}, got {tuple(noise_mask.shape)}."
-            )
-        noise_terms = noise_terms.masked_fill(noise_mask.to(noise_terms.device, torch.bool), 0.0)
+        mask = as_bool_mask(noise_mask, tuple(noise_scores.shape), "noise_mask", device=noise_terms.device)
+        noise_terms = noise_terms.masked_fill(mask, 0.0)
     return (F.softplus(-g_data) + noise_terms.sum(1)).mean()
 
 

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from cssl_edu._validation import (
     check_finite,
     check_matrix,
+    check_same_device,
     check_same_shape,
     check_temperature,
     l2_normalize,
@@ -37,6 +38,7 @@ def _check(z1: Tensor, z2: Tensor, temperature: float) -> float:
     check_matrix(z1, "z1")
     check_matrix(z2, "z2")
     check_same_shape(z1, z2, "z1", "z2")
+    check_same_device(("z1", z1), ("z2", z2))
     if z1.shape[0] < 2:
         raise ValueError(
             f"NT-Xent needs at least 2 pairs (N ≥ 2) so every anchor has a negative, got N = {z1.shape[0]}."
@@ -57,8 +59,10 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     """SimCLR's NT-Xent loss over the 2N anchors of a batch of N pairs.
 
     Args:
-        z1: (N, d) projections of the first views (any scale; normalised here).
-        z2: (N, d) projections of the second views; row i is the positive of z1's row i.
+        z1: (N, d) projections of the first views (any scale; normalised here), N ≥ 2, d ≥ 1;
+            float16, bfloat16, float32 or float64, finite.
+        z2: (N, d) projections of the second views; row i is the positive of z1's row i. Same
+            device as z1; a different float dtype is promoted to the common one (as ``torch.cat``).
         temperature: τ > 0. Small τ sharpens the softmax onto the hardest negatives.
 
     Returns:

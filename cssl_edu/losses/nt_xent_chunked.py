@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from cssl_edu._validation import check_positive_int, common_float_dtype
 from cssl_edu.losses.nt_xent import _check, positive_index
 
 
@@ -71,7 +72,8 @@ def nt_xent_chunked(z1: Tensor, z2: Tensor, temperature: float = 0.5, chunk_size
     """:func:`~cssl_edu.losses.nt_xent` computed ``chunk_size`` rows at a time (same value and gradients).
 
     Args:
-        z1, z2: (N, d) projections of the two views (normalised here).
+        z1, z2: (N, d) projections of the two views (normalised here), N ≥ 2, finite, on one
+            device; any float dtypes (computed in their common dtype, at least float32).
         temperature: τ > 0.
         chunk_size: rows of the similarity matrix held at once; memory is O(chunk_size · 2N).
 
@@ -85,9 +87,8 @@ def nt_xent_chunked(z1: Tensor, z2: Tensor, temperature: float = 0.5, chunk_size
         True
     """
     t = _check(z1, z2, temperature)
-    if int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}.")
-    dtype = torch.float64 if z1.dtype == torch.float64 else torch.float32
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    dtype = torch.promote_types(common_float_dtype(z1, z2), torch.float32)  # fp16/bf16 → fp32
     with torch.autocast(z1.device.type, enabled=False):
         z = F.normalize(torch.cat([z1, z2]).to(dtype), dim=1)
         return _ChunkedNTXent.apply(z, 1.0 / t, int(chunk_size))

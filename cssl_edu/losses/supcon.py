@@ -16,7 +16,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cssl_edu._validation import check_finite, check_temperature, l2_normalize
+from cssl_edu._validation import (
+    as_bool_mask,
+    as_labels,
+    check_finite,
+    check_has_data,
+    check_temperature,
+    l2_normalize,
+)
 
 
 def supcon(
@@ -25,12 +32,15 @@ def supcon(
     """SupCon L_out over the N·V anchors of a batch.
 
     Args:
-        features: (N, V, d) — V views of N images (normalised here).
-        labels: optional (N,) integer class labels; −1 marks an unlabeled image, whose only
-            positives are its own other views (as in SimCLR), never other unlabeled images.
+        features: (N, V, d) — V views of N images (normalised here); N ≥ 2, V ≥ 1, d ≥ 1, any
+            float dtype, finite.
+        labels: optional (N,) integer class labels (a tensor, or a list of ints); −1 marks an
+            unlabeled image, whose only positives are its own other views (as in SimCLR), never
+            other unlabeled images.
         temperature: τ > 0 (0.1 in the paper).
         mask: optional (N, N) positive mask, mask[i, j] true when image j is a positive for
-            image i (not together with ``labels``). With neither, each image is its own class.
+            image i (not together with ``labels``); bool, or 0/1 integers or floats. With
+            neither, each image is its own class.
 
     Returns:
         scalar float32 (float64 for float64 inputs).
@@ -48,35 +58,32 @@ def supcon(
         raise ValueError(
             f"features must have shape (N, V, d) (images, views, dim), got {shape}; for one view use f.unsqueeze(1)."
         )
+    check_has_data(features, "features")
     if not features.is_floating_point():
         raise ValueError(f"features must be a floating-point tensor, got dtype {features.dtype}.")
-    n, v, _ = features.shape
+    n, v, d = features.shape
     if n < 2:
         raise ValueError(
             f"SupCon needs at least 2 images (N ≥ 2) so every anchor has a negative, got N = {n}; "
             "with one image the loss is a meaningless constant."
+        )
+    if v < 1 or d < 1:
+        raise ValueError(
+            f"features needs at least one view and a non-empty embedding dimension, got shape {tuple(features.shape)}."
         )
     t = check_temperature(temperature)
     check_finite(features, "features")
     if labels is not None and mask is not None:
         raise ValueError("pass either labels or mask, not both.")
     if labels is not None:
-        if labels.shape != (n,):
-            raise ValueError(f"labels must have shape (N,) = ({n},), got {tuple(labels.shape)}.")
-        if labels.is_floating_point() or labels.is_complex():
-            raise ValueError(f"labels must be integer class ids, got dtype {labels.dtype}.")
-        if labels.numel() and int(labels.min()) < -1:
-            raise ValueError(f"labels must be ≥ 0, or −1 for an unlabeled image; found {int(labels.min())}.")
+        labels = as_labels(labels, n, "labels", device=features.device)
         # −1 = unlabeled: such an image is its own class (its positives are its other views only)
         same = (labels.view(-1, 1) == labels.view(1, -1)) & (labels.view(-1, 1) >= 0)
         same |= torch.eye(n, dtype=torch.bool, device=labels.device)
     elif mask is not None:
-        if mask.shape != (n, n):
-            raise ValueError(f"mask must have shape (N, N) = ({n}, {n}), got {tuple(mask.shape)}.")
-        same = mask.bool()
+        same = as_bool_mask(mask, (n, n), "mask", device=features.device)
     else:
         same = torch.eye(n, dtype=torch.bool, device=features.device)
-    same = same.to(features.device)
 
     z = l2_normalize(features.transpose(0, 1).reshape(v * n, -1), dim=1)  # row v·N + i is view v of image i
     logits = (z * (1.0 / t)) @ z.T

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cssl_edu import distributed as cdist
-from cssl_edu._validation import check_finite, check_temperature
+from cssl_edu._validation import check_finite, check_same_device, check_temperature
 
 
 def _check_epsilon_iters(epsilon: float, n_iters: int) -> float:
@@ -171,6 +171,13 @@ def swav_loss(
         )
     check_finite(scores, "scores")
     if queue_scores is not None:
+        if not isinstance(queue_scores, Tensor) or not queue_scores.is_floating_point():
+            raise ValueError(
+                "queue_scores must be a floating-point torch.Tensor of shape (A, M, K), got "
+                f"{queue_scores.dtype if isinstance(queue_scores, Tensor) else type(queue_scores).__name__}."
+            )
+        check_same_device(("scores", scores), ("queue_scores", queue_scores))
+        check_finite(queue_scores, "queue_scores")
         if queue_scores.dim() != 3 or queue_scores.shape[0] != len(assign) or queue_scores.shape[2] != n_k:
             raise ValueError(
                 f"queue_scores must have shape (A, M, K) = ({len(assign)}, M, {n_k}), got {tuple(queue_scores.shape)}."

@@ -27,7 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cssl_edu._validation import check_finite, check_matrix, check_same_shape
+from cssl_edu._validation import (
+    as_bool_mask,
+    as_labels,
+    check_finite,
+    check_matrix,
+    check_same_device,
+    check_same_shape,
+)
 
 _EPS = 1e-12
 
@@ -63,15 +70,19 @@ def pairwise_distances(x: Tensor, squared: bool = False) -> Tensor:
 def margin_contrastive_loss(x1: Tensor, x2: Tensor, same: Tensor, margin: float = 1.0) -> Tensor:
     """Hadsell et al. 2006. x1, x2: (N, d) pairs; same: (N,) 1/True for similar pairs. Mean over pairs.
 
+    x1, x2: float, finite, one device (different float dtypes are promoted). ``same``: bool, or
+    0/1 integers or floats (anything else is refused).
+
     Example:
         >>> a, b = torch.zeros(2, 2), torch.tensor([[0.0, 0.5], [0.0, 0.5]])
         >>> float(margin_contrastive_loss(a, b, torch.tensor([1, 0]), margin=1.0))
         0.125
     """
     check_matrix(x1, "x1")
+    check_matrix(x2, "x2")
     check_same_shape(x1, x2, "x1", "x2")
-    if same.shape != (x1.shape[0],):
-        raise ValueError(f"same must have shape (N,) = ({x1.shape[0]},), got {tuple(same.shape)}.")
+    check_same_device(("x1", x1), ("x2", x2))
+    same = as_bool_mask(same, (x1.shape[0],), "same", device=x1.device)
     margin = _check_margin(margin)
     check_finite(x1, "x1")
     check_finite(x2, "x2")
@@ -91,8 +102,8 @@ def triplet_loss(
     """Triplet loss over all triplets of a batch (``batch_all``) or the hardest per anchor (``batch_hard``).
 
     Args:
-        embeddings: (N, d).
-        labels: (N,) integer labels.
+        embeddings: (N, d) float, finite, N ≥ 2.
+        labels: (N,) integer labels (a list is accepted); every id is a class (−1 is not special here).
         margin: m > 0.
         mining: ``"batch_all"`` (mean over the triplets with positive loss; 0 when there are
             none), ``"batch_hard"`` (mean over anchors with a positive and a negative) or
@@ -105,16 +116,12 @@ def triplet_loss(
     """
     check_matrix(embeddings, "embeddings", min_rows=2)
     check_finite(embeddings, "embeddings")
-    if labels.shape != (embeddings.shape[0],):
-        raise ValueError(
-            f"labels must have shape (N,) = ({embeddings.shape[0]},), got {tuple(labels.shape)}."
-        )
+    labels = as_labels(labels, embeddings.shape[0], "labels", device=embeddings.device)
     margin = _check_margin(margin)
     if mining not in ("batch_all", "batch_hard", "semi_hard"):
         raise ValueError(f"mining must be 'batch_all', 'batch_hard' or 'semi_hard', got {mining!r}.")
     x = F.normalize(embeddings, dim=1) if normalize else embeddings
     dist = pairwise_distances(x, squared)
-    labels = labels.to(x.device)
     same = labels.view(-1, 1) == labels.view(1, -1)
     eye = torch.eye(len(labels), dtype=torch.bool, device=x.device)
     pos_mask, neg_mask = same & ~eye, ~same
