@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cssl_edu._validation import check_has_data, check_same_device
+
 METHODS: dict[str, Callable[..., Method]] = {}
 
 
@@ -37,6 +39,9 @@ class Method(nn.Module):
     ) -> dict[str, Tensor]:  # pragma: no cover
         raise NotImplementedError
 
+    #: every view has the same shape (SwAV's multi-crop sets this False)
+    same_size_views: bool = True
+
     def on_train_step_end(self, step: int, progress: float) -> None:
         """Called after each optimiser step; ``progress`` ∈ [0, 1] is the fraction of training done."""
 
@@ -50,8 +55,28 @@ class Method(nn.Module):
         return [augment(images, generator=generator) for _ in range(self.n_views)]
 
     def _check_views(self, views: list[Tensor]) -> None:
+        """``views``: a list of ``n_views`` float (B, C, H, W) tensors on one device; no host sync.
+
+        Same-size views must share one shape (methods with multi-crop views check their own).
+        """
+        if not isinstance(views, (list, tuple)) or not all(isinstance(v, Tensor) for v in views):
+            raise ValueError(
+                f"views must be a list of {self.n_views} image tensors (B, C, H, W), got {type(views).__name__}."
+            )
         if len(views) != self.n_views:
             raise ValueError(f"{type(self).__name__} expects {self.n_views} views, got {len(views)}.")
+        for i, v in enumerate(views):
+            check_has_data(v, f"views[{i}]")
+            if v.dim() != 4 or not v.is_floating_point() or v.shape[0] < 1:
+                raise ValueError(
+                    f"views[{i}] must be a float image batch (B, C, H, W) with B ≥ 1 (augmented, normalised), "
+                    f"got dtype {v.dtype} and shape {tuple(v.shape)}."
+                )
+        check_same_device(*((f"views[{i}]", v) for i, v in enumerate(views)))
+        if self.same_size_views and any(v.shape != views[0].shape for v in views):
+            raise ValueError(
+                f"views must all have one shape (B, C, H, W), got {[tuple(v.shape) for v in views]}."
+            )
 
 
 def register(name: str) -> Callable[[Callable[..., Method]], Callable[..., Method]]:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cssl_edu._validation import as_indices
 from cssl_edu.losses import info_nce
 from cssl_edu.methods.base import Method, register
 from cssl_edu.models.heads import ProjectionHead
@@ -95,6 +96,9 @@ class MemoryBankMethod(Method):
         self._check_views(views)
         if indices is None:
             raise ValueError("membank needs the dataset indices of the batch (the trainer passes them).")
+        indices = as_indices(
+            indices, views[0].shape[0], self.memory.bank.shape[0], device=self.memory.bank.device
+        )
         q = self.projector(self.backbone(views[0]))
         positives = self.memory.bank[indices].clone()
         negatives, mask = self.memory.sample(self.num_negatives, indices)

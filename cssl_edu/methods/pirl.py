@@ -59,6 +59,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cssl_edu._validation import as_indices
 from cssl_edu.losses import info_nce
 from cssl_edu.losses.nce import nce_loss
 from cssl_edu.methods.base import Method, register
@@ -229,6 +230,9 @@ class PIRL(Method):
         self._check_views(views)
         if indices is None:
             raise ValueError("pirl needs the dataset indices of the batch (the trainer passes them).")
+        indices = as_indices(
+            indices, views[0].shape[0], self.memory.bank.shape[0], device=self.memory.bank.device
+        )
         f_i = self.embed_image(views[0])
         g_t = self.embed_jigsaw(views[1])
         positives = self.memory.bank[indices].clone().to(f_i.dtype)

@@ -13,14 +13,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cssl_edu._validation import as_labels
 from cssl_edu.losses import supcon
 from cssl_edu.methods.base import Method, register
 from cssl_edu.models.heads import ProjectionHead
 
 
-def _require_labels(name: str, labels: Tensor | None) -> Tensor:
-    if labels is None or bool((labels < 0).any()):
-        raise ValueError(f"{name} is supervised: every image in the batch needs a label ≥ 0.")
+def _require_labels(name: str, labels: Tensor | None, views: list[Tensor]) -> Tensor:
+    """The batch's labels as int64 (B,) on the views' device; every one must be ≥ 0 (no −1)."""
+    if labels is None:
+        raise ValueError(
+            f"{name} is supervised: every image in the batch needs a label ≥ 0, got labels=None."
+        )
+    labels = as_labels(labels, views[0].shape[0], "labels", device=views[0].device)
+    if bool((labels < 0).any()):
+        raise ValueError(
+            f"{name} is supervised: every image in the batch needs a label ≥ 0 (found −1 in labels)."
+        )
     return labels
 
 
@@ -47,7 +56,7 @@ class SupConMethod(Method):
         self, views: list[Tensor], labels: Tensor | None = None, indices: Tensor | None = None
     ) -> dict[str, Tensor]:
         self._check_views(views)
-        labels = _require_labels("supcon", labels)
+        labels = _require_labels("supcon", labels, views)
         n = views[0].shape[0]
         z = self.projector(self.backbone(torch.cat(views)))
         return {"loss": supcon(torch.stack([z[:n], z[n:]], dim=1), labels, self.temperature)}
@@ -68,7 +77,7 @@ class Supervised(Method):
         self, views: list[Tensor], labels: Tensor | None = None, indices: Tensor | None = None
     ) -> dict[str, Tensor]:
         self._check_views(views)
-        labels = _require_labels("supervised", labels)
+        labels = _require_labels("supervised", labels, views)
         logits = self.classifier(self.backbone(views[0]))
         if int(labels.max()) >= logits.shape[1]:
             raise ValueError(

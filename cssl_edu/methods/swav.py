@@ -104,6 +104,7 @@ class SwAV(Method):
         self.temperature, self.epsilon, self.sinkhorn_iters = temperature, epsilon, sinkhorn_iters
         self.n_small_crops = n_small_crops
         self.n_views = 2 + n_small_crops
+        self.same_size_views = False  # multi-crop: large and small crops
         self.small_crop_size, self.small_crop_scale = small_crop_size, (lo_s, hi_s)
         self.crops_for_assign = (0, 1)
         self.queue_start_epoch = queue_start_epoch
