@@ -502,3 +502,65 @@ def test_mochi_validates_counts_and_finiteness():
     bad[3, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         mix_hard_negatives(q, bad, 4, 1, 1)
+
+
+# ----------------------------------------------------------------------------- issue 25
+def test_supcon_refuses_zero_width_embeddings_and_takes_list_labels() -> None:
+    """d = 0 returned a loss (log 0/… of empty dot products); a list of labels raised AttributeError."""
+    from cssl_edu.losses import supcon
+
+    with pytest.raises(ValueError, match="non-empty embedding dimension"):
+        supcon(torch.randn(4, 2, 0), torch.tensor([0, 0, 1, 1]))
+    f = torch.randn(4, 2, 8)
+    y = [0, 0, 1, 1]
+    assert torch.equal(supcon(f, y), supcon(f, torch.tensor(y)))
+    with pytest.raises(ValueError, match="labels must hold integer class ids"):
+        supcon(f, [0.0, 0.5, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"labels must have shape \(4,\)"):
+        supcon(f, [0, 1])
+
+
+def test_info_nce_promotes_mixed_dtypes_and_takes_0_1_float_masks() -> None:
+    """Mixed float dtypes raised 'expected m1 and m2 to have the same dtype'; a float mask raised in masked_fill."""
+    from cssl_edu.losses import info_nce
+
+    g = torch.Generator().manual_seed(0)
+    q, k, neg = (
+        torch.randn(4, 8, generator=g),
+        torch.randn(4, 8, generator=g),
+        torch.randn(16, 8, generator=g),
+    )
+    ref = info_nce(q.double(), k.double(), neg.double())
+    mixed = info_nce(q.double(), k, neg.half().double())  # float64 + float32 → float64
+    assert mixed.dtype == torch.float64
+    ref_h = info_nce(q.double(), k.double(), neg.half().double())
+    assert torch.allclose(mixed, ref_h)
+    assert torch.allclose(info_nce(q, k, neg.half()), ref_h.float(), atol=1e-5)
+    assert torch.allclose(info_nce(q, k.double(), neg), ref, atol=1e-6)
+    mask = torch.zeros(4, 16)
+    mask[:, 0] = 1.0
+    assert torch.equal(
+        info_nce(q, k, neg, negative_mask=mask), info_nce(q, k, neg, negative_mask=mask.bool())
+    )
+    with pytest.raises(ValueError, match="negative_mask must be a bool mask"):
+        info_nce(q, k, neg, negative_mask=mask * 0.5)
+    with pytest.raises(ValueError, match="key must be a floating-point tensor"):
+        info_nce(q, k.long(), neg)
+    with pytest.raises(ValueError, match="query must be a floating-point tensor"):
+        info_nce(q.long(), k, neg)
+
+
+def test_losses_name_both_devices_and_refuse_meta_tensors() -> None:
+    from cssl_edu.losses import info_nce, nt_xent, supcon
+
+    q = torch.randn(4, 8)
+    meta = torch.empty(4, 8, device="meta")
+    with pytest.raises(ValueError, match=r"key is on the 'meta' device"):
+        info_nce(q, meta, torch.randn(16, 8))
+    with pytest.raises(ValueError, match=r"z1 is on cpu but z2 is on meta|z2 is on the 'meta' device"):
+        nt_xent(q, meta)
+    with pytest.raises(ValueError, match="features is on the 'meta' device"):
+        supcon(torch.empty(4, 2, 8, device="meta"))
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"query is on cpu but key is on cuda:0"):
+            info_nce(q, q.cuda(), torch.randn(16, 8))

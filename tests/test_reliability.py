@@ -485,3 +485,59 @@ def test_resume_through_the_runs_own_config_json(tmp_path: Path, capsys: pytest.
     assert json.loads((out / "config.json").read_text())["augment_kwargs"]["crop_scale"] == [0.5, 1.0]
     assert main(["train", "--config", str(out / "config.json"), "--resume"]) == 0
     assert load_checkpoint(out / "last.pt")["step"] == 4
+
+
+# =============================================================================================
+# Issue 25: the public API's last silent answers and raw errors
+# =============================================================================================
+def _clusters(n_per: int = 10, classes: tuple[int, ...] = (0, 1, 2)) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(len(classes), 8, generator=g) * 5
+    y = torch.tensor(classes).repeat_interleave(n_per)
+    return centres.repeat_interleave(n_per, 0) + 0.1 * torch.randn(len(y), 8, generator=g), y
+
+
+def test_eval_refuses_test_classes_the_training_labels_lack() -> None:
+    """knn_accuracy / linear_probe scored test class 2 as wrong (0.0) when training had only 0, 1."""
+    x, y = _clusters()
+    train = y < 2
+    for fn, kw in ((knn_accuracy, {"k": 3}), (linear_probe, {"epochs": 2})):
+        with pytest.raises(ValueError, match=r"class\(es\) \[2\].*no labelled training row"):
+            fn(x[train], y[train], x, y, **kw)
+
+
+def test_eval_leaves_out_unlabelled_test_rows_and_says_so() -> None:
+    """−1 test labels counted as wrong answers; now they are left out with a warning."""
+    x, y = _clusters()
+    y_test = y.clone()
+    y_test[:4] = -1
+    with pytest.warns(UserWarning, match="left out 4 of 30 test rows labelled −1"):
+        acc = knn_accuracy(x, y, x, y_test, k=3)
+    assert acc == knn_accuracy(x, y, x[4:], y[4:], k=3) == 1.0
+    with pytest.warns(UserWarning, match="left out 4 of 30"):
+        res = linear_probe(x, y, x, y_test, epochs=20)
+    assert res["test_acc"] == 1.0
+    with pytest.raises(ValueError, match="every test label is −1"):
+        knn_accuracy(x, y, x, torch.full_like(y, -1), k=3)
+    # −1 in the training bank: those rows are left out (documented), no warning needed
+    y_train = y.clone()
+    y_train[::5] = -1
+    assert knn_accuracy(x, y_train, x, y, k=3) == 1.0
+
+
+def test_linear_probe_refuses_a_single_training_row() -> None:
+    """std() of one row warned (degrees of freedom ≤ 0) and the probe returned a number."""
+    x, y = _clusters(classes=(0,))
+    with pytest.raises(ValueError, match="at least 2 labelled training rows"):
+        linear_probe(x[:1], y[:1], x, y, epochs=1)
+    y_train = y[:3].clone()
+    y_train[1:] = -1
+    with pytest.raises(ValueError, match=r"at least 2 labelled training rows.*got 1\."):
+        linear_probe(x[:3], y_train, x, y, epochs=1)
+
+
+def test_eval_accepts_labels_as_lists() -> None:
+    x, y = _clusters()
+    assert knn_accuracy(x, y.tolist(), x, y.tolist(), k=3) == knn_accuracy(x, y, x, y, k=3)
+    with pytest.raises(ValueError, match="train_labels must hold integer class ids"):
+        knn_accuracy(x, [0.5] * 30, x, y, k=3)
