@@ -501,6 +501,55 @@ def cmd_course_html(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_course_site(args: argparse.Namespace) -> int:
+    from cssl_edu.course_site import SiteBuildError, build_site
+
+    lessons, problem_sets = args.lessons, args.problem_sets
+    if lessons is not None or problem_sets is not None:  # a part: what is not named is left out
+        lessons, problem_sets = lessons or [], problem_sets or []
+    try:
+        report = build_site(
+            Path(args.out_dir),
+            lessons=lessons,
+            problem_sets=problem_sets,
+            source=Path(args.source) if args.source else None,
+            execute=not args.no_execute,
+            timeout=args.timeout,
+            kernel_name=args.kernel,
+            api=not args.no_api,
+            quiet=args.quiet,
+        )
+    except SiteBuildError as e:
+        print(f"cssl-edu: error: {e}", file=sys.stderr)
+        return 1
+    n = sum(len(v) for v in report.pages.values())
+    extra = "the zoo" + ("" if args.no_api else " and the API reference")
+    print(f"built the course site: {n} notebook pages, the landing page, {extra}")
+    print(f"open {report.index}")
+    return 0
+
+
+def cmd_course_headers(args: argparse.Namespace) -> int:
+    from cssl_edu.course import SITE_BASE_URL, update_notebook_headers
+
+    changed = update_notebook_headers(Path(args.root), check=args.check)
+    if args.check:
+        for p in changed:
+            print(f"out of date: {p}", file=sys.stderr)
+        if changed:
+            print(
+                f"{len(changed)} lessons need their header updated; run `cssl-edu course headers`.",
+                file=sys.stderr,
+            )
+            return 1
+        print("every lesson has the Colab install cell and its 'Read it rendered' link")
+        return 0
+    for p in changed:
+        print(f"updated {p}")
+    print(f"{len(changed)} updated (links under {SITE_BASE_URL})")
+    return 0
+
+
 def _add_kind_flags(p: argparse.ArgumentParser, what: str, default: str) -> None:
     p.add_argument("--notebooks", action="store_true", help=f"{what} the lessons (notebooks/)")
     p.add_argument("--exercises", action="store_true", help=f"{what} the problem sets to solve (exercises/)")
@@ -513,13 +562,13 @@ def _add_kind_flags(p: argparse.ArgumentParser, what: str, default: str) -> None
 def _add_course_parser(sub: Any) -> None:
     course = sub.add_parser(
         "course",
-        help="the course notebooks: list, copy, render to HTML, generate exercises",
+        help="the course notebooks: list, copy, render to HTML or a site, generate exercises",
         description="Work with the course: lessons (notebooks/), problem sets with solutions "
         "(solutions/) and the exercises generated from them (exercises/). Installed from a wheel, "
         "the course ships inside the package; from a source checkout, the repository's folders are used.",
     )
     csub = course.add_subparsers(
-        dest="course_command", required=True, metavar="{list,copy,html,make-exercises}"
+        dest="course_command", required=True, metavar="{list,copy,html,site,make-exercises,headers}"
     )
 
     p = csub.add_parser(
@@ -563,6 +612,47 @@ def _add_course_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_course_html)
 
     p = csub.add_parser(
+        "site",
+        help="build the course site: every lesson and problem set executed, as static HTML in OUT_DIR",
+        description="Execute the lessons and solutions (cpu profile) and build a static site with Sphinx "
+        "and myst-nb: each lesson with its printed numbers and figures (a slider as its picture), the "
+        "problem sets (exercises, and solutions as a separate section), a landing page with the course "
+        "map and times, the zoo's table and the API reference. A failed cell, a missing image or a "
+        'broken link fails the build. Needs the site extra: pip install "cssl-edu[site]".',
+        epilog="Open OUT_DIR/index.html. The whole course takes about as long as running every notebook "
+        "(minutes on a CPU); --lessons/--problem-sets build part of it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the site into (replaced if it exists)")
+    p.add_argument(
+        "--lessons",
+        nargs="*",
+        metavar="N",
+        help="only these lessons, by number or file stem (e.g. --lessons 00 01); default: all, or none "
+        "when --problem-sets is given",
+    )
+    p.add_argument(
+        "--problem-sets",
+        nargs="*",
+        metavar="N",
+        help="only these problem sets, by number (e.g. --problem-sets 01); default: all, or none when "
+        "--lessons is given",
+    )
+    p.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="render the notebooks as stored (no outputs), without running",
+    )
+    p.add_argument("--timeout", type=int, default=1200, help="seconds allowed per cell when executing")
+    p.add_argument("--kernel", default="python3", help="Jupyter kernel that runs the notebooks")
+    p.add_argument(
+        "--source", help="folder holding notebooks/, exercises/, solutions/ (default: the installed course)"
+    )
+    p.add_argument("--no-api", action="store_true", help="leave out the API reference (a quicker build)")
+    p.add_argument("--quiet", action="store_true", help="print only warnings and errors")
+    p.set_defaults(func=cmd_course_site)
+
+    p = csub.add_parser(
         "make-exercises",
         help="generate exercises/ from solutions/ (or check that it is up to date)",
         description="Turn each solution notebook into an exercise: code between '### BEGIN SOLUTION' and "
@@ -579,6 +669,21 @@ def _add_course_parser(sub: Any) -> None:
         help="write nothing; exit 1 listing the exercise files that differ from what would be generated",
     )
     p.set_defaults(func=cmd_course_make_exercises)
+
+    p = csub.add_parser(
+        "headers",
+        help="maintainers: give every lesson its Colab install cell and its 'Read it rendered' link",
+        description="In each lesson of ROOT/notebooks: the Colab badge points at the repository, the line "
+        "below it links to the lesson's page on the published course site, and the first code cell "
+        "installs the package where it is missing (from the repository until the first release is on "
+        "PyPI). Only those two cells change; running it twice changes nothing.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--root", default=".", help="the source checkout holding notebooks/")
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 listing the lessons out of date"
+    )
+    p.set_defaults(func=cmd_course_headers)
 
 
 # ---------------------------------------------------------------------------- lab

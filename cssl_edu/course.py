@@ -404,3 +404,126 @@ def render_html(
             target.write_text(body, encoding="utf-8")
             written.append(target)
     return written
+
+
+# --------------------------------------------------------------------------- where the course lives online
+
+#: The project's repository: ``[project.urls] Homepage`` in pyproject.toml (a test keeps them equal).
+REPOSITORY_URL = "https://github.com/cssl-edu/cssl-edu"
+
+#: Where the rendered course is published: the GitHub Pages address that follows from
+#: :data:`REPOSITORY_URL` (``https://<owner>.github.io/<name>/``), deployed there by
+#: ``.github/workflows/pages.yml``. Every "Read it rendered" link is built from this one constant.
+SITE_BASE_URL = "https://cssl-edu.github.io/cssl-edu/"
+
+#: What a fresh environment (Colab) installs until the first release is on PyPI: the package
+#: straight from the repository. Once released, this becomes plain ``cssl-edu``.
+PREVIEW_INSTALL_SPEC = f"cssl-edu @ git+{REPOSITORY_URL}"
+
+INSTALL_CELL_MARK = "%pip install"
+RENDERED_LINK_PREFIX = "Read it rendered"
+
+
+def rendered_url(kind: str, name: str) -> str:
+    """The address of notebook ``<kind>/<name>.ipynb`` on the published course site."""
+    return f"{SITE_BASE_URL}{kind}/{name}.html"
+
+
+def colab_url(kind: str, filename: str) -> str:
+    """The *Open in Colab* address of ``<kind>/<filename>`` on the repository's main branch."""
+    repo = REPOSITORY_URL.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{repo}/blob/main/{kind}/{filename}"
+
+
+def install_cell_source() -> str:
+    """The source of a lesson's first code cell: install the package only where it is missing.
+
+    The install line names :data:`PREVIEW_INSTALL_SPEC` (a direct reference to the repository,
+    which pip builds from source: the wheel's build step ships the course and the zoo with it)
+    because ``pip install cssl-edu`` fails until the first release is on PyPI. The ``try`` guard
+    leaves an environment that already has the package (a clone, ``cssl-edu lab``) untouched.
+    """
+    return (
+        "# On Colab (or any fresh environment) install the course package — only when it is missing.\n"
+        "# Until the first release is on PyPI it comes from the repository; after it: %pip install cssl-edu\n"
+        "try:\n"
+        "    import cssl_edu  # noqa: F401\n"
+        "except ImportError:\n"
+        f'    %pip install -q "{PREVIEW_INSTALL_SPEC}"'
+    )
+
+
+def rendered_link_line(kind: str, name: str) -> str:
+    """The header line of a lesson that links to its rendered page (outputs and figures, nothing to run)."""
+    url = rendered_url(kind, name)
+    return f"{RENDERED_LINK_PREFIX}, with every output and figure: [{url.removeprefix('https://')}]({url})"
+
+
+def _with_header(source: str, kind: str, path: Path) -> str:
+    lines = [ln for ln in source.split("\n") if not ln.startswith(RENDERED_LINK_PREFIX)]
+    badge = next((i for i, ln in enumerate(lines) if "colab-badge" in ln), None)
+    if badge is not None:
+        lines[badge] = (
+            f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(kind, path.name)})"
+        )
+        at = badge + 1
+    else:  # no badge: right after the title
+        at = next((i + 1 for i, ln in enumerate(lines) if ln.startswith("#")), 0)
+    # the link is its own paragraph: one blank line before and after it
+    while at < len(lines) and not lines[at].strip():
+        del lines[at]
+    lines[at:at] = ["", rendered_link_line(kind, path.stem), ""]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _lines(text: str) -> list[str]:
+    """A cell source as nbformat stores it: a list of lines, each but the last ending in a newline."""
+    return text.splitlines(keepends=True)
+
+
+def update_notebook_headers(root: Path, *, kind: str = "notebooks", check: bool = False) -> list[Path]:
+    """Give each lesson in ``root/<kind>`` the Colab install cell and the "Read it rendered" link.
+
+    In every notebook: the first code cell that runs ``%pip install`` becomes
+    :func:`install_cell_source`; in the first Markdown cell, the Colab badge points at
+    :data:`REPOSITORY_URL` and the line below it links to the lesson's page under
+    :data:`SITE_BASE_URL` (:func:`rendered_link_line`), replacing an earlier such line. Only those
+    two cells change, and the file keeps its JSON layout (key order, one-space indent), so the
+    diff is those lines alone; running it again changes nothing.
+
+    Args:
+        root: the folder holding ``notebooks/`` (a source checkout).
+        kind: which course folder to update.
+        check: write nothing; return the notebooks that would change.
+
+    Returns:
+        the notebooks written (or, with ``check``, those that are out of date).
+
+    Raises:
+        ValueError: a notebook has no Markdown cell or no install cell to update.
+    """
+    changed = []
+    for path in notebooks_in(Path(root) / kind):
+        before = path.read_text(encoding="utf-8")
+        try:
+            nb = json.loads(before)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not a valid notebook (JSON error: {e}).") from None
+        cells = nb.get("cells", [])
+        md = next((c for c in cells if c.get("cell_type") == "markdown"), None)
+        install = next(
+            (c for c in cells if c.get("cell_type") == "code" and INSTALL_CELL_MARK in _source(c)), None
+        )
+        if md is None or install is None:
+            missing = "Markdown header cell" if md is None else f"code cell with '{INSTALL_CELL_MARK}'"
+            raise ValueError(f"{path}: no {missing} to update.")
+        md["source"] = _lines(_with_header(_source(md), kind, path))
+        install["source"] = _lines(install_cell_source())
+        after = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+        if after != before:
+            if not check:
+                path.write_text(after, encoding="utf-8")
+            changed.append(path)
+    return changed
