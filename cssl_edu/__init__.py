@@ -11,4 +11,11 @@ Sub-packages:
 - :mod:`cssl_edu.eval` - kNN, linear probes, alignment/uniformity, collapse checks
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the version is written once, in pyproject.toml; an installed package carries it in its metadata
+    __version__ = version("cssl-edu")
+except PackageNotFoundError:  # a source tree on sys.path without being installed
+    __version__ = "0+unknown"
+
+del PackageNotFoundError, version
