@@ -292,7 +292,7 @@ def test_course_html_with_and_without_execution(
 def test_every_course_flag_has_help() -> None:
     course_parser = build_parser()._subparsers._group_actions[0].choices["course"]  # type: ignore[union-attr]
     subs = course_parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert set(subs) == {"list", "copy", "html", "make-exercises"}
+    assert set(subs) == {"list", "copy", "html", "site", "make-exercises", "headers"}
     for name, p in subs.items():
         for action in p._actions:
             if action.option_strings and action.dest != "help":
