@@ -240,3 +240,56 @@ def l2_normalize(z: Tensor, dim: int = -1) -> Tensor:
     if z.dtype in (torch.float16, torch.bfloat16):
         return torch.nn.functional.normalize(z.float(), dim=dim).to(z.dtype)
     return torch.nn.functional.normalize(z, dim=dim)
+
+
+def check_image_batch(x: Tensor, name: str = "x", *, finite: bool = False) -> None:
+    """Raise ``ValueError`` unless ``x`` is a uint8 or floating (B, 3, H, W) tensor with B >= 1.
+
+    With ``finite=True`` a float batch is also checked for NaN/inf (one reduction and a host
+    sync, so the augmentation hot path leaves it off); uint8 cannot hold them.
+    """
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape (B, 3, H, W), got {type(x).__name__}.")
+    check_has_data(x, name)
+    if x.dim() != 4:
+        hint = " Add a batch dimension with x.unsqueeze(0)." if x.dim() == 3 else ""
+        raise ValueError(f"{name} must be 4-D (B, 3, H, W), got shape {tuple(x.shape)}.{hint}")
+    if x.shape[1] != 3:
+        raise ValueError(
+            f"{name} must have 3 (RGB) channels in dim 1, got shape {tuple(x.shape)}; "
+            "images are channels-first (B, 3, H, W)."
+        )
+    if x.shape[0] < 1 or x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"{name} is empty: shape {tuple(x.shape)}.")
+    if not (x.dtype == torch.uint8 or x.is_floating_point()):
+        raise ValueError(f"{name} must be uint8 (0-255) or floating point (0-1), got dtype {x.dtype}.")
+    if finite and x.is_floating_point():
+        check_finite(x, name)
+
+
+def check_module(module: object, name: str) -> torch.nn.Module:
+    """Return ``module`` if it is a ``torch.nn.Module``, else raise ``ValueError`` naming ``name``."""
+    if not isinstance(module, torch.nn.Module):
+        raise ValueError(f"{name} must be a torch.nn.Module (an encoder), got {type(module).__name__}.")
+    return module
+
+
+def check_token_ids(tokens: object, name: str, vocab_size: int, *, dim: int | None = 2) -> Tensor:
+    """Return ``tokens`` if it is an integer tensor of ``dim`` dimensions (any if None) with ids in
+    ``[0, vocab_size)``; else raise ``ValueError`` naming ``name``. One min/max reduction.
+
+    An out-of-range id would otherwise fail inside ``nn.Embedding`` ("index out of range in self").
+    """
+    if not isinstance(tokens, Tensor):
+        raise ValueError(f"{name} must be an int64 tensor of word ids, got {type(tokens).__name__}.")
+    check_has_data(tokens, name)
+    if tokens.is_floating_point() or tokens.is_complex() or tokens.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer word ids, got dtype {tokens.dtype}; use .long().")
+    if dim is not None and tokens.dim() != dim:
+        raise ValueError(f"{name} must be {dim}-D, got shape {tuple(tokens.shape)}.")
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
+        raise ValueError(
+            f"{name} must be word ids in [0, {vocab_size}) (the vocabulary size), got values from "
+            f"{int(tokens.min())} to {int(tokens.max())}."
+        )
+    return tokens.long()

@@ -16,30 +16,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from cssl_edu._validation import check_image_batch
+
 from .blur import gaussian_blur
 from .color import color_jitter, random_grayscale_
 from .config import CIFAR10_MEAN, CIFAR10_STD, AugmentConfig, check_image_size
 from .extras import add_gaussian_noise_, cutout_
 from .geometry import crop_resize_flip, resize, rotate
 from .params import sample_params
-
-
-def check_image_batch(x: Tensor, name: str = "x") -> None:
-    """Raise ``ValueError`` unless ``x`` is a uint8 or floating (B, 3, H, W) tensor with B >= 1."""
-    if not isinstance(x, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (B, 3, H, W), got {type(x).__name__}.")
-    if x.dim() != 4:
-        hint = " Add a batch dimension with x.unsqueeze(0)." if x.dim() == 3 else ""
-        raise ValueError(f"{name} must be 4-D (B, 3, H, W), got shape {tuple(x.shape)}.{hint}")
-    if x.shape[1] != 3:
-        raise ValueError(
-            f"{name} must have 3 (RGB) channels in dim 1, got shape {tuple(x.shape)}; "
-            "images are channels-first (B, 3, H, W)."
-        )
-    if x.shape[0] < 1 or x.shape[2] < 1 or x.shape[3] < 1:
-        raise ValueError(f"{name} is empty: shape {tuple(x.shape)}.")
-    if not (x.dtype == torch.uint8 or x.is_floating_point()):
-        raise ValueError(f"{name} must be uint8 (0-255) or floating point (0-1), got dtype {x.dtype}.")
 
 
 def to_unit_float(x: Tensor) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cssl_edu._validation import check_positive_int
+from cssl_edu._validation import check_image_batch, check_module, check_positive_int
 from cssl_edu.augment import EvalTransform
 
 
@@ -31,7 +31,7 @@ def extract_features(
 
     Args:
         backbone: the encoder f; its train/eval mode is restored afterwards.
-        images: uint8 (N, 3, H, W), on any device.
+        images: uint8 (N, 3, H, W) with N ≥ 1 (or float in [0, 1], finite), on any device.
         mean, std: per-channel normalisation (the dataset's), in [0, 1] units.
         image_size: resize to this side first (default: keep H).
         batch_size: images per forward pass (bounds memory).
@@ -41,8 +41,8 @@ def extract_features(
     Returns:
         float32 (N, D) features on ``device``.
     """
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be uint8 (N, 3, H, W), got shape {tuple(images.shape)}.")
+    check_module(backbone, "backbone")
+    check_image_batch(images, "images", finite=True)
     batch_size = check_positive_int(batch_size, "batch_size")
     device = torch.device(device) if device is not None else module_device(backbone)
     prep = EvalTransform(image_size or images.shape[-1], mean=mean, std=std)

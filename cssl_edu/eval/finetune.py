@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from cssl_edu._validation import as_labels, check_positive_int
+from cssl_edu._validation import as_labels, check_image_batch, check_module, check_positive_int
 from cssl_edu.augment import EvalTransform, SimCLRAugment
 from cssl_edu.eval.linear import balanced_subset
 
@@ -52,8 +52,10 @@ def finetune(
     Returns:
         ``{"fraction", "n_labels", "test_acc"}``.
     """
-    if train_images.shape[0] != train_labels.shape[0]:
-        raise ValueError("train_images and train_labels must have the same length.")
+    check_module(backbone, "backbone")
+    check_image_batch(train_images, "train_images")
+    check_image_batch(test_images, "test_images")
+    train_labels = as_labels(train_labels, train_images.shape[0], "train_labels", device=train_images.device)
     test_labels = as_labels(test_labels, test_images.shape[0], "test_labels")
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")

@@ -16,13 +16,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cssl_edu._validation import check_matrix, check_same_shape
+from cssl_edu._validation import check_finite, check_matrix, check_number, check_same_device, check_same_shape
 
 
 def alignment(z1: Tensor, z2: Tensor, alpha: float = 2.0) -> Tensor:
-    """ℓ_align of positive pairs (z1[i], z2[i]); z1, z2 (N, d), normalised inside. Scalar tensor."""
+    """ℓ_align of positive pairs (z1[i], z2[i]); z1, z2 (N, d) float, finite, one device; α > 0. Scalar float32."""
     check_matrix(z1, "z1")
+    check_matrix(z2, "z2")
     check_same_shape(z1, z2, "z1", "z2")
+    check_same_device(("z1", z1), ("z2", z2))
+    alpha = check_number(alpha, "alpha", low=0, low_open=True)
+    check_finite(z1, "z1")
+    check_finite(z2, "z2")
     return (F.normalize(z1.float(), dim=1) - F.normalize(z2.float(), dim=1)).norm(dim=1).pow(alpha).mean()
 
 
@@ -32,6 +37,8 @@ def uniformity(z: Tensor, t: float = 2.0) -> Tensor:
     Computed as logsumexp over the N(N−1)/2 pairs minus log of their count (stable).
     """
     check_matrix(z, "z", min_rows=2)
+    t = check_number(t, "t", low=0, low_open=True)
+    check_finite(z, "z")
     zn = F.normalize(z.float(), dim=1)
     sq = torch.pdist(zn).pow(2)
     return torch.logsumexp(-t * sq, dim=0) - math.log(sq.numel())
@@ -43,6 +50,7 @@ def collapse_std(z: Tensor) -> dict[str, float]:
     Returns ``{"std": s, "reference": 1/√d, "ratio": s·√d}``; a ratio near 0 means collapse.
     """
     check_matrix(z, "z", min_rows=2)
+    check_finite(z, "z")
     s = float(F.normalize(z.float(), dim=1).std(dim=0).mean())
     ref = 1.0 / math.sqrt(z.shape[1])
     return {"std": s, "reference": ref, "ratio": s / ref}

@@ -95,6 +95,8 @@ def nce_loss(
             f"{tuple(data_scores.shape) if isinstance(data_scores, Tensor) else type(data_scores).__name__}."
         )
     n = data_scores.shape[0]
+    if n < 1:
+        raise ValueError("data_scores is empty: NCE needs at least one data sample.")
     if not isinstance(noise_scores, Tensor) or noise_scores.dim() != 2 or noise_scores.shape[0] != n:
         raise ValueError(
             f"noise_scores must have shape (N, k) = ({n}, k), k noise samples per data sample, got "

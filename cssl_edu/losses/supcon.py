@@ -64,7 +64,7 @@ def supcon(
     n, v, d = features.shape
     if n < 2:
         raise ValueError(
-            f"SupCon needs at least 2 images (N ≥ 2) so every anchor has a negative, got N = {n}; "
+            f"SupCon needs at least 2 images in features (N ≥ 2) so every anchor has a negative, got N = {n}; "
             "with one image the loss is a meaningless constant."
         )
     if v < 1 or d < 1:

@@ -164,7 +164,12 @@ def swav_loss(
         )
     t = check_temperature(temperature)
     _check_epsilon_iters(epsilon, n_iters)
-    assign = [int(c) for c in crops_for_assign]
+    try:
+        assign = [int(c) for c in crops_for_assign]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"crops_for_assign must be a sequence of crop indices, got {crops_for_assign!r}."
+        ) from None
     if not assign or len(set(assign)) != len(assign) or any(not 0 <= c < n_v for c in assign):
         raise ValueError(
             f"crops_for_assign must be distinct crop indices in [0, {n_v - 1}], got {tuple(crops_for_assign)}."
