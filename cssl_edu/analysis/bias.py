@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cssl_edu._validation import check_positive_int
 from cssl_edu.analysis.sweeps import encode
 from cssl_edu.analysis.training import random_encoder, train_encoder
 from cssl_edu.data import SCENES, ImageDataset, bias_subsets, make_shapes
@@ -124,6 +125,7 @@ def spurious_correlation_experiment(
         rows ``{"method", "bias", "acc", "aligned_acc", "conflicting_acc", "gap",
         "train_aligned_fraction", "seconds"}``.
     """
+    epochs = check_positive_int(epochs, "epochs")
     unknown = [m for m in methods if m not in BIAS_METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(BIAS_METHODS)}.")
@@ -188,6 +190,7 @@ def object_scene_experiment(
         rows ``{"train_scene", "eval_scene", "acc", "seconds"}``, plus ``train_scene="random"``
         rows for an untrained encoder.
     """
+    epochs = check_positive_int(epochs, "epochs")
     bad = [s for s in scenes if s not in SCENES]
     if bad or not scenes:
         raise ValueError(f"scenes must be names from {sorted(SCENES)}, got {list(scenes)!r}.")

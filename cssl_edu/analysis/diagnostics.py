@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cssl_edu._validation import check_finite, check_matrix
+from cssl_edu._validation import check_finite, check_image_batch, check_matrix, check_module, check_same_shape
 from cssl_edu.eval import alignment, collapse_std, uniformity
 from cssl_edu.eval.features import module_device
 
@@ -63,6 +63,7 @@ def similarity_matrix(features: Tensor, *keys: Tensor, center: bool = False) -> 
 def pca(features: Tensor, dim: int = 2) -> Tensor:
     """Coordinates (N, dim) on the top ``dim`` principal directions (see the module docstring)."""
     check_matrix(features, "features", min_rows=2)
+    check_finite(features, "features")
     if not isinstance(dim, int) or not 1 <= dim <= min(features.shape):
         raise ValueError(
             f"dim must be an int in [1, {min(features.shape)}] for features {tuple(features.shape)}, got {dim!r}."
@@ -176,13 +177,21 @@ def embedding_geometry(encoder: torch.nn.Module, views1: Tensor, views2: Tensor)
 
     Args:
         encoder: maps normalised float views (N, 3, S, S) to features (N, D).
-        views1, views2: two augmented views of the same N images.
+        views1, views2: two augmented views of the same N ≥ 2 images, float (N, 3, S, S), finite,
+            one shape; any float dtype (cast to the encoder's parameters' dtype).
     """
+    check_module(encoder, "encoder")
+    check_image_batch(views1, "views1", finite=True)
+    check_image_batch(views2, "views2", finite=True)
+    check_same_shape(views1, views2, "views1", "views2")
+    param = next(encoder.parameters(), None)
     device = module_device(encoder)
+    dtype = param.dtype if param is not None else torch.float32
     was_training = encoder.training
     encoder.eval()
     try:
-        z1, z2 = encoder(views1.to(device)).float(), encoder(views2.to(device)).float()
+        z1 = encoder(views1.to(device, dtype)).float()
+        z2 = encoder(views2.to(device, dtype)).float()
     finally:
         encoder.train(was_training)
     return {

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cssl_edu._validation import check_finite, check_matrix, check_same_shape
+from cssl_edu._validation import as_labels, check_finite, check_matrix, check_same_shape
 
 _EPS = 1e-8
 
@@ -82,8 +82,13 @@ def invariance_score(h: Tensor, h_t: Tensor, *, center: bool = False) -> dict[st
 def topk_mask(h: Tensor, k: int, *, mean: Tensor | None = None, std: Tensor | None = None) -> Tensor:
     """bool (N, D): True at each row's ``k`` largest standardised entries ``(h - mean) / std``.
 
+    ``h``: (N, D) float, finite, N ≥ 2 (for the column std); ``k`` an int in [1, D].
     ``mean`` / ``std`` (D,) default to the column statistics of ``h`` itself.
     """
+    check_matrix(h, "h", min_rows=2)
+    check_finite(h, "h")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= h.shape[1]:
+        raise ValueError(f"k must be an int in [1, {h.shape[1]}] (the feature dimension), got {k!r}.")
     mean = h.mean(0) if mean is None else mean
     std = h.std(0) if std is None else std
     z = (h - mean) / std.clamp_min(1e-6)
@@ -130,11 +135,7 @@ def category_invariance(h: Tensor, labels: Tensor) -> dict[str, float]:
     """
     check_matrix(h, "h", min_rows=2)
     check_finite(h, "h")
-    if not isinstance(labels, Tensor) or labels.shape != (h.shape[0],):
-        raise ValueError(
-            f"labels must be a tensor of shape ({h.shape[0]},) (one per row of h), got "
-            f"{tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__}."
-        )
+    labels = as_labels(labels, h.shape[0], "labels")
     keep = labels >= 0
     u = F.normalize(h[keep].double(), dim=1, eps=_EPS)
     y = labels[keep].to(u.device).long()

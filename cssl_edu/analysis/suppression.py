@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cssl_edu._validation import check_image_batch, check_module, check_nonnegative_int, check_positive_int
 from cssl_edu.analysis.training import train_encoder
 from cssl_edu.augment import EvalTransform
 from cssl_edu.data import make_shapes
@@ -35,7 +36,8 @@ BIT_AMPLITUDE = 2.0
 
 def random_codes(n: int, n_bits: int, seed: int = 0) -> Tensor:
     """bool (n, n_bits) of fair random bits from a generator seeded with ``seed``."""
-    if not isinstance(n_bits, int) or n_bits < 0:
+    n = check_nonnegative_int(n, "n")
+    if isinstance(n_bits, bool) or not isinstance(n_bits, int) or n_bits < 0:
         raise ValueError(f"n_bits must be an int >= 0, got {n_bits!r}.")
     return torch.rand(n, n_bits, generator=torch.Generator().manual_seed(int(seed))) < 0.5
 
@@ -124,6 +126,16 @@ def encode_with_bits(
 
     The images go to the encoder's device batch by batch, so a CUDA encoder works on CPU data.
     """
+    check_module(encoder, "encoder")
+    check_image_batch(images, "images", finite=True)
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if codes is not None and (
+        not isinstance(codes, Tensor) or codes.dim() != 2 or codes.shape[0] != images.shape[0]
+    ):
+        raise ValueError(
+            f"codes must be a tensor (N, n_bits) with one row per image (N = {images.shape[0]}), got "
+            f"{tuple(codes.shape) if isinstance(codes, Tensor) else type(codes).__name__}."
+        )
     prep = EvalTransform(images.shape[-1], mean=mean, std=std)
     device = module_device(encoder)
     was_training = encoder.training
@@ -161,6 +173,7 @@ def feature_suppression_experiment(
         ``"bit_acc"`` (linear probe decoding the first min(4, b) bits, mean; NaN for b = 0),
         ``"final_loss", "seconds"}``.
     """
+    epochs = check_positive_int(epochs, "epochs")
     train = make_shapes(n_train, seed=seed, split="train")
     test = make_shapes(n_test, seed=seed, split="test")
     limit = train.image_size**2 // 4

@@ -44,7 +44,10 @@ def _stats(ds: ImageDataset, mean: Stats | None, std: Stats | None) -> tuple[Sta
 
 
 def encode(encoder: nn.Module, images: Tensor, *, mean: Stats, std: Stats, batch_size: int = 512) -> Tensor:
-    """Features (N, D) of uint8 or [0, 1] float images (N, 3, H, W), normalised with ``mean``/``std``, eval mode."""
+    """Features (N, D) of uint8 or [0, 1] float images (N, 3, H, W), normalised with ``mean``/``std``, eval mode.
+
+    Checks as :func:`~cssl_edu.eval.extract_features` (N ≥ 1, finite, an ``nn.Module`` encoder).
+    """
     return extract_features(encoder, images, mean=mean, std=std, batch_size=batch_size).cpu()
 
 

@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cssl_edu.augment.batched import check_image_batch, to_unit_float
+from cssl_edu._validation import check_image_batch
+from cssl_edu.augment.batched import to_unit_float
 from cssl_edu.augment.blur import gaussian_blur
 from cssl_edu.augment.color import adjust_hue, adjust_saturation
 
@@ -91,7 +92,7 @@ def apply_transform(images: Tensor, name: str, strength: float, *, seed: int = 0
     Returns:
         float32 (B, 3, H, W) in [0, 1] on ``images.device``.
     """
-    check_image_batch(images, "images")
+    check_image_batch(images, "images", finite=True)
     if name not in TRANSFORMS:
         raise ValueError(f"unknown transformation {name!r}; choose one of {', '.join(TRANSFORMS)}.")
     s = check_strength(strength)
