@@ -32,7 +32,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from cssl_edu._validation import check_temperature
+from cssl_edu._validation import (
+    check_finite,
+    check_has_data,
+    check_same_device,
+    check_temperature,
+    common_float_dtype,
+)
 
 
 def make_signals(
@@ -93,12 +99,22 @@ class CPC(nn.Module):
         self.predictors = nn.ModuleList([nn.Linear(dim, dim, bias=False) for _ in range(self.k_ahead)])
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Signals (B, length) → (z, c), each (B, T, dim) with T = length // window."""
-        if x.dim() != 2 or x.shape[1] < self.window * (self.k_ahead + 1):
+        """Signals (B, length), B ≥ 1, any float dtype (cast to the model's), finite → (z, c),
+        each (B, T, dim) with T = length // window."""
+        if not isinstance(x, Tensor) or not x.is_floating_point():
             raise ValueError(
-                f"x must be (B, length) with length >= window·(k_ahead + 1) = {self.window * (self.k_ahead + 1)}, "
-                f"got {tuple(x.shape)}."
+                f"x must be a float tensor of signals (B, length), got "
+                f"{x.dtype if isinstance(x, Tensor) else type(x).__name__}."
             )
+        check_has_data(x, "x")
+        if x.dim() != 2 or x.shape[0] < 1 or x.shape[1] < self.window * (self.k_ahead + 1):
+            raise ValueError(
+                f"x must be (B, length) with B ≥ 1 and length >= window·(k_ahead + 1) = "
+                f"{self.window * (self.k_ahead + 1)}, got {tuple(x.shape)}."
+            )
+        check_finite(x, "x")
+        weight = self.predictors[0].weight
+        x = x.to(weight.device, weight.dtype)
         windows = x.unfold(1, self.window, self.window)  # (B, T, W)
         b, t, _ = windows.shape
         z = self.encoder(windows.reshape(b * t, -1)).view(b, t, -1)
@@ -120,17 +136,28 @@ def cpc_step_losses(predictions: list[Tensor], z: Tensor, temperature: float = 0
         temperature: τ > 0.
     """
     t = check_temperature(temperature)
-    if not isinstance(z, Tensor) or z.dim() != 3 or not predictions:
+    if not isinstance(z, Tensor) or z.dim() != 3 or not z.is_floating_point() or min(z.shape) < 1:
         raise ValueError(
-            f"z must be (B, T, d) and predictions a non-empty list, got z {getattr(z, 'shape', z)}."
+            f"z must be a float (B, T, d) tensor with B, T, d ≥ 1, got {getattr(z, 'shape', z)}."
         )
+    if not isinstance(predictions, (list, tuple)) or not predictions:
+        raise ValueError(
+            f"predictions must be a non-empty list of K tensors, got {type(predictions).__name__}."
+        )
+    check_has_data(z, "z")
+    check_finite(z, "z")
     losses = []
     for k, pred in enumerate(predictions, start=1):
         target = z[:, k:]
-        if pred.shape != target.shape:
+        if not isinstance(pred, Tensor) or pred.shape != target.shape or not pred.is_floating_point():
             raise ValueError(
-                f"prediction {k} must have shape {tuple(target.shape)}, got {tuple(pred.shape)}."
+                f"predictions[{k - 1}] must be a float tensor of shape {tuple(target.shape)} (z[:, {k}:]), got "
+                f"{tuple(pred.shape) if isinstance(pred, Tensor) else type(pred).__name__}."
             )
+        check_same_device(("z", z), (f"predictions[{k - 1}]", pred))
+        check_finite(pred, f"predictions[{k - 1}]")
+        dtype = common_float_dtype(pred, target)  # mixed float dtypes: the common one
+        pred, target = pred.to(dtype), target.to(dtype)
         p = F.normalize(pred.reshape(-1, pred.shape[-1]), dim=1)
         q = F.normalize(target.reshape(-1, target.shape[-1]), dim=1)
         logits = p @ q.T / t  # (N, N): every (sequence, time) is a candidate

@@ -24,9 +24,14 @@ from torch import Tensor, nn
 from cssl_edu._validation import (
     check_finite,
     check_matrix,
+    check_module,
     check_positive_int,
+    check_same_device,
     check_same_shape,
     check_temperature,
+    check_token_ids,
+    common_float_dtype,
+    l2_normalize,
 )
 
 
@@ -49,9 +54,11 @@ def simcse_loss(z1: Tensor, z2: Tensor, temperature: float = 0.05) -> Tensor:
             f"simcse_loss needs N >= 2 sentences so each has an in-batch negative, got N = {z1.shape[0]}."
         )
     t = check_temperature(temperature)
+    check_same_device(("z1", z1), ("z2", z2))
     check_finite(z1, "z1")
     check_finite(z2, "z2")
-    logits = F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).T / t  # (N, N)
+    dtype = common_float_dtype(z1, z2)  # mixed float dtypes: the common one, as nt_xent
+    logits = l2_normalize(z1.to(dtype)) @ l2_normalize(z2.to(dtype)).T / t  # (N, N)
     return F.cross_entropy(
         logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits,
         torch.arange(z1.shape[0], device=z1.device),
@@ -79,8 +86,8 @@ class SentenceEncoder(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(dim, out_dim))
 
     def forward(self, tokens: Tensor) -> Tensor:
-        if tokens.dim() != 2 or tokens.dtype != torch.long:
-            raise ValueError(f"tokens must be int64 (B, L), got {tokens.dtype} {tuple(tokens.shape)}.")
+        """``tokens``: integer (B, L) word ids in [0, vocab_size) → (B, out_dim) float32."""
+        tokens = check_token_ids(tokens, "tokens", self.embed.num_embeddings)
         mask = (tokens != self.pad_id).unsqueeze(-1).float()  # (B, L, 1)
         h = self.drop(self.embed(tokens)) * mask  # (B, L, dim)
         pooled = h.sum(1) / mask.sum(1).clamp(min=1.0)  # mean over the real words
@@ -122,7 +129,13 @@ def train_simcse(
 
 @torch.no_grad()
 def encode(encoder: nn.Module, tokens: Tensor, batch_size: int = 1024) -> Tensor:
-    """Embeddings (S, d) of ``tokens`` (S, L) in ``eval()`` mode (no dropout), on the CPU."""
+    """Embeddings (S, d) of ``tokens`` (S, L) integer word ids in ``eval()`` mode (no dropout), on the CPU."""
+    check_module(encoder, "encoder")
+    if not isinstance(tokens, Tensor) or tokens.dim() != 2 or tokens.shape[0] < 1:
+        raise ValueError(
+            f"tokens must be a (S, L) tensor of word ids with S ≥ 1, got "
+            f"{tuple(tokens.shape) if isinstance(tokens, Tensor) else type(tokens).__name__}."
+        )
     batch_size = check_positive_int(batch_size, "batch_size")
     device = next(encoder.parameters()).device
     was_training = encoder.training
@@ -135,7 +148,14 @@ def encode(encoder: nn.Module, tokens: Tensor, batch_size: int = 1024) -> Tensor
 
 
 def bag_of_words(tokens: Tensor, vocab_size: int, pad_id: int = 0) -> Tensor:
-    """Word-count vectors float (S, V): entry (s, w) counts word w in sentence s (padding left out)."""
+    """Word-count vectors float (S, V): entry (s, w) counts word w in sentence s (padding left out).
+
+    ``tokens``: integer (S, L) ids in [0, vocab_size); ``vocab_size`` ≥ 1; ``pad_id`` in [0, vocab_size).
+    """
+    vocab_size = check_positive_int(vocab_size, "vocab_size")
+    tokens = check_token_ids(tokens, "tokens", vocab_size)
+    if not 0 <= int(pad_id) < vocab_size:
+        raise ValueError(f"pad_id must be a word id in [0, {vocab_size}), got {pad_id!r}.")
     counts = torch.zeros(tokens.shape[0], vocab_size, dtype=torch.float32)
     counts.scatter_add_(1, tokens.cpu(), torch.ones(tokens.shape, dtype=torch.float32))
     counts[:, pad_id] = 0.0

@@ -19,7 +19,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from cssl_edu._validation import check_finite
+from cssl_edu._validation import (
+    check_finite,
+    check_number,
+    check_positive_int,
+    check_same_device,
+    check_token_ids,
+    common_float_dtype,
+)
 from cssl_edu.text.corpus import Corpus, Vocab
 
 
@@ -64,8 +71,14 @@ def unigram_distribution(counts: Tensor, power: float = 0.75) -> Tensor:
     ``power = 0.75`` (Mikolov et al.) flattens the unigram distribution: rare words are drawn
     as negatives more often than their frequency, very frequent ones ("the") less.
     """
-    if counts.dim() != 1 or bool((counts < 0).any()) or float(counts.sum()) <= 0:
+    if not isinstance(counts, Tensor) or counts.dim() != 1:
+        raise ValueError(
+            f"counts must be a 1-D tensor of word counts (V,), got {getattr(counts, 'shape', type(counts))}."
+        )
+    check_finite(counts, "counts")
+    if bool((counts < 0).any()) or float(counts.sum()) <= 0:
         raise ValueError("counts must be a 1-D tensor of non-negative word counts with a positive sum.")
+    power = check_number(power, "power", low=0, low_open=True)
     p = counts.double().pow(power)
     p[counts == 0] = 0.0  # 0 ** 0 = 1 would give unseen words (padding) mass at power 0
     return (p / p.sum()).float()
@@ -77,8 +90,19 @@ def sample_negatives(probs: Tensor, batch: int, k: int, generator: torch.Generat
     As in word2vec, a negative may by chance equal the true context word; with a vocabulary of
     more than a few words this is rare and harmless.
     """
-    if int(k) < 1 or int(batch) < 1:
-        raise ValueError(f"batch and k must be >= 1, got batch={batch!r}, k={k!r}.")
+    batch, k = check_positive_int(batch, "batch"), check_positive_int(k, "k")
+    if (
+        not isinstance(probs, Tensor)
+        or probs.dim() != 1
+        or probs.numel() < 1
+        or not probs.is_floating_point()
+    ):
+        raise ValueError(
+            f"probs must be a float (V,) tensor of probabilities, got {getattr(probs, 'shape', type(probs))}."
+        )
+    check_finite(probs, "probs")
+    if bool((probs < 0).any()) or float(probs.sum()) <= 0:
+        raise ValueError("probs must be non-negative with a positive sum (e.g. from unigram_distribution).")
     return torch.multinomial(probs, int(batch) * int(k), replacement=True, generator=generator).view(batch, k)
 
 
@@ -106,15 +130,20 @@ def sgns_loss(center_vecs: Tensor, context_vecs: Tensor, negative_vecs: Tensor) 
             raise ValueError(
                 f"{name} must be a floating tensor of shape {shape}, got {getattr(x, 'shape', type(x))}."
             )
+        if x.shape[0] < 1 or x.shape[-1] < 1:
+            raise ValueError(f"{name} is empty: shape {tuple(x.shape)}; it needs B ≥ 1 rows and d ≥ 1.")
     b, d = center_vecs.shape
     if context_vecs.shape != (b, d) or negative_vecs.shape[0] != b or negative_vecs.shape[2] != d:
         raise ValueError(
-            f"expected center (B, d), context (B, d), negatives (B, K, d) with the same B and d; got "
+            "center_vecs (B, d), context_vecs (B, d) and negative_vecs (B, K, d) must have the same B and d; got "
             f"{tuple(center_vecs.shape)}, {tuple(context_vecs.shape)}, {tuple(negative_vecs.shape)}."
         )
-    check_finite(center_vecs, "center_vecs")
-    check_finite(context_vecs, "context_vecs")
-    check_finite(negative_vecs, "negative_vecs")
+    named = (("center_vecs", center_vecs), ("context_vecs", context_vecs), ("negative_vecs", negative_vecs))
+    check_same_device(*named)
+    for name, x in named:
+        check_finite(x, name)
+    dtype = common_float_dtype(center_vecs, context_vecs, negative_vecs)  # mixed dtypes: the common one
+    center_vecs, context_vecs, negative_vecs = (x.to(dtype) for _, x in named)
     pos = (center_vecs * context_vecs).sum(-1)  # (B,)
     neg = torch.einsum("bd,bkd->bk", center_vecs, negative_vecs)  # (B, K)
     return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean()
@@ -136,7 +165,11 @@ class SkipGram(nn.Module):
         nn.init.zeros_(self.context.weight)
 
     def forward(self, centres: Tensor, contexts: Tensor, negatives: Tensor) -> Tensor:
-        """Ids (B,), (B,), (B, K) → the scalar :func:`sgns_loss`."""
+        """Integer word ids (B,), (B,), (B, K) in [0, vocab_size) → the scalar :func:`sgns_loss`."""
+        v = self.center.num_embeddings
+        centres = check_token_ids(centres, "centres", v, dim=1)
+        contexts = check_token_ids(contexts, "contexts", v, dim=1)
+        negatives = check_token_ids(negatives, "negatives", v, dim=2)
         return sgns_loss(self.center(centres), self.context(contexts), self.context(negatives))
 
     @property
