@@ -157,6 +157,7 @@ def label_fraction_probe(
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
             raise ValueError(f"label fractions must be in (0, 1], got {f}.")
     check_matrix(train_features, "train_features")
+    check_finite(train_features, "train_features")  # also the rows a small fraction leaves out
     train_labels = as_labels(
         train_labels, train_features.shape[0], "train_labels", device=train_features.device
     )
