@@ -237,7 +237,7 @@ def readme_install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[P
     env = _clean_env(tmp)
     start = time.monotonic()
     script = "set -euo pipefail\n" + "\n".join(cmds[1:-1])
-    _run(script, work, env, timeout=1200)
+    _run(script, work, env, timeout=2700)  # ~2 min on a quiet machine; 17 min seen under load 20
     print(f"README install block: {time.monotonic() - start:.0f} s")
     yield work, env, cmds[-1]
     shutil.rmtree(work / ".venv", ignore_errors=True)  # 5.5 GB: gone before the next module runs
@@ -376,8 +376,10 @@ def test_readme_wheel_line_then_twine_check_and_the_wheel_in_a_fresh_venv(
     (venv / "share" / "jupyter").symlink_to(work / ".venv" / "share" / "jupyter")
     try:
         pip_out = _run([str(venv / "bin" / "pip"), "install", str(wheel)], tmp_path, env)
-        installed = pip_out.rsplit("Successfully installed", 1)[-1]
-        assert installed.split() == [f"cssl-edu-{version}"], pip_out[-2000:]
+        installed = pip_out.rsplit("Successfully installed", 1)[-1].split()
+        assert f"cssl-edu-{version}" in installed, pip_out[-2000:]
+        # at most a newer setuptools over the venv's own; never PyTorch or JupyterLab again
+        assert not [p for p in installed if p.startswith(("torch", "jupyterlab"))], installed
 
         exe = venv / "bin" / "cssl-edu"
         vv = _activated(venv, env)
