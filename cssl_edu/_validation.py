@@ -293,3 +293,24 @@ def check_token_ids(tokens: object, name: str, vocab_size: int, *, dim: int | No
             f"{int(tokens.min())} to {int(tokens.max())}."
         )
     return tokens.long()
+
+
+def as_float_tensor(x: object, name: str, *, finite: bool = True) -> Tensor:
+    """``x`` as a floating tensor: a list/tuple of numbers or a NumPy array is converted (float32).
+
+    Raises ``ValueError`` naming ``name`` for anything else, for a tensor on the ``meta``
+    device, and (with ``finite=True``, one reduction) for NaN/inf entries. Shape is not checked.
+    """
+    if isinstance(x, (list, tuple, np.ndarray)):
+        try:
+            x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a float tensor (or a nested list of numbers).") from None
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a float torch.Tensor, got {type(x).__name__}.")
+    check_has_data(x, name)
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}; use .float().")
+    if finite:
+        check_finite(x, name)
+    return x

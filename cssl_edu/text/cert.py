@@ -23,12 +23,18 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from cssl_edu._validation import check_module, check_positive_int
 from cssl_edu.text.corpus import GROUPS, Vocab
 from cssl_edu.text.pairs import train_pairs
 
 
 def synonym_table(vocab: Vocab) -> Tensor:
-    """int64 (V,): the id of each word's synonym in the generated corpus, or the word's own id."""
+    """int64 (V,): the id of each word's synonym in the generated corpus, or the word's own id.
+
+    ``vocab`` is a :class:`Vocab` (e.g. :func:`build_vocab`).
+    """
+    if not isinstance(vocab, Vocab):
+        raise ValueError(f"vocab must be a Vocab (e.g. build_vocab()), got {type(vocab).__name__}.")
     table = torch.arange(len(vocab))
     for _, _, verbs, _ in GROUPS.values():
         for a, b in verbs:
@@ -113,8 +119,10 @@ def train_cert(
 
     Each step takes a shuffled batch of sentences, augments it twice with :func:`augment_tokens`
     and takes an Adam step on :func:`cssl_edu.text.simcse_loss` between the two views. Returns
-    the step losses.
+    the step losses. ``encoder`` is an ``nn.Module``; ``epochs`` a positive int.
     """
+    check_positive_int(epochs, "epochs")
+    check_module(encoder, "encoder")
     g = torch.Generator().manual_seed(seed)
 
     def views(idx: Tensor) -> tuple[Tensor, Tensor]:

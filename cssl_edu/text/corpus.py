@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from cssl_edu._validation import check_positive_int
+
 PAD = "<pad>"
 
 #: group -> (nouns, adjectives, verbs as (word, synonym) pairs, places)
@@ -173,6 +175,8 @@ def build_vocab() -> Vocab:
 
 def _slot_tables(vocab: Vocab) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Word ids per group: nouns (G, 8), adjs (G, 3), verbs (G, 3, 2), places (G, 2)."""
+    if not isinstance(vocab, Vocab):
+        raise ValueError(f"vocab must be a Vocab (e.g. build_vocab()), got {type(vocab).__name__}.")
     e = vocab.encode
     nouns = torch.stack([e(g[0]) for g in GROUPS.values()])
     adjs = torch.stack([e(g[1]) for g in GROUPS.values()])
@@ -246,6 +250,7 @@ def paraphrase_set(n_meanings: int = 128, seed: int = 1, synonyms: bool = False)
         (corpus, partner): ``partner`` int64 (2M,) with ``partner[i] = (i + M) mod 2M``.
     """
     n_all = len(GROUPS) * 8 * 3 * 3 * 2
+    n_meanings = check_positive_int(n_meanings, "n_meanings")
     if not 2 <= int(n_meanings) <= n_all:
         raise ValueError(f"n_meanings must be between 2 and {n_all} (distinct meanings), got {n_meanings!r}.")
     m = int(n_meanings)

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from cssl_edu._validation import (
     check_finite,
     check_has_data,
+    check_number,
     check_same_device,
     check_temperature,
     common_float_dtype,
@@ -44,7 +45,11 @@ from cssl_edu._validation import (
 def make_signals(
     n: int, length: int = 256, noise: float = 0.3, generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor]:
-    """``n`` signals (n, length) and their latent frequencies (n,) in cycles per sample, in [0.02, 0.12)."""
+    """``n`` signals (n, length) and their latent frequencies (n,) in cycles per sample, in [0.02, 0.12).
+
+    ``noise`` is the standard deviation of the added Gaussian noise (a finite number >= 0).
+    """
+    noise = check_number(noise, "noise", low=0.0)
     if int(n) < 1 or int(length) < 2:
         raise ValueError(f"n must be >= 1 and length >= 2, got {n!r}, {length!r}.")
     f = 0.02 + 0.10 * torch.rand(int(n), 1, generator=generator)
@@ -177,7 +182,12 @@ def cpc_loss(predictions: list[Tensor], z: Tensor, temperature: float = 0.1) -> 
 
 @torch.no_grad()
 def cpc_accuracy(model: CPC, x: Tensor) -> list[float]:
-    """Per step k: the share of (sequence, time) whose nearest candidate (cosine) is its true future window."""
+    """Per step k: the share of (sequence, time) whose nearest candidate (cosine) is its true future window.
+
+    ``model`` is a :class:`CPC`; ``x`` its input signals (B, T).
+    """
+    if not isinstance(model, CPC):
+        raise ValueError(f"model must be a cssl_edu.text.CPC, got {type(model).__name__}.")
     was = model.training
     model.eval()
     z, c = model(x)

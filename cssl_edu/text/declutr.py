@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from cssl_edu._validation import check_module, check_positive_int
 from cssl_edu.text.corpus import TEMPLATES, Vocab, _render, build_vocab
 from cssl_edu.text.pairs import train_pairs
 
@@ -114,7 +115,7 @@ def sample_spans(
         raise ValueError(f"need 1 <= min_len <= max_len, got {min_len!r}, {max_len!r}.")
     if bool((lengths < min_len).any()):
         raise ValueError(
-            f"every document needs at least min_len = {min_len} words; the shortest has {int(lengths.min())}."
+            f"lengths must be >= min_len = {min_len} for every document; the shortest has {int(lengths.min())}."
         )
     if int(n_positives) < 1:
         raise ValueError(f"n_positives must be >= 1, got {n_positives!r}.")
@@ -136,7 +137,24 @@ def sample_spans(
 
 
 def gather_spans(tokens: Tensor, start: Tensor, length: Tensor, pad_id: int = 0) -> Tensor:
-    """Rows ``tokens[i, start[i] : start[i] + length[i]]``, left-aligned and padded: int64 (N, max length)."""
+    """Rows ``tokens[i, start[i] : start[i] + length[i]]``, left-aligned and padded: int64 (N, max length).
+
+    ``tokens`` is int64 (N, L); ``start`` and ``length`` are integer (N,) tensors with
+    ``0 <= start`` and ``start + length <= L`` (one reduction checks it).
+    """
+    if not isinstance(tokens, Tensor) or tokens.dim() != 2:
+        raise ValueError("tokens must be an int64 (N, L) tensor of word ids.")
+    for name, x in (("start", start), ("length", length)):
+        if not isinstance(x, Tensor) or x.shape != (tokens.shape[0],):
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"{name} must be an int64 tensor of shape ({tokens.shape[0]},), got {shape}.")
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+            raise ValueError(f"{name} must hold integer positions, got dtype {x.dtype}; use .long().")
+    if tokens.shape[0] and bool(((start < 0) | (length < 0) | (start + length > tokens.shape[1])).any()):
+        raise ValueError(
+            f"every span must lie inside its row: need start >= 0, length >= 0 and start + length <= "
+            f"{tokens.shape[1]} (the row length)."
+        )
     width = int(length.max())
     pos = start[:, None] + torch.arange(width)
     inside = torch.arange(width) < length[:, None]
@@ -162,8 +180,12 @@ def train_declutr(
     Fresh spans every step (:func:`sample_spans`), one positive per anchor, the other documents'
     positives as negatives (:func:`cssl_edu.text.simcse_loss`; the paper symmetrises it and can
     average several positives — one-directional InfoNCE keeps the comparison with SimCSE and CERT
-    to the views alone).
+    to the views alone). ``encoder`` is an ``nn.Module``, ``docs`` :class:`Documents`.
     """
+    check_positive_int(epochs, "epochs")
+    check_module(encoder, "encoder")
+    if not isinstance(docs, Documents):
+        raise ValueError(f"docs must be Documents (see make_documents), got {type(docs).__name__}.")
     g = torch.Generator().manual_seed(seed)
 
     def views(idx: Tensor) -> tuple[Tensor, Tensor]:

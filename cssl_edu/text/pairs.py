@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from cssl_edu._validation import check_temperature
+from cssl_edu._validation import check_module, check_positive_int, check_temperature
 from cssl_edu.text.simcse import simcse_loss
 
 
@@ -42,6 +42,14 @@ def train_pairs(
         epochs, batch_size, lr, temperature, seed: as in :func:`cssl_edu.text.train_simcse`; the
             last partial batch of an epoch is dropped (a constant number of negatives).
     """
+    epochs = check_positive_int(epochs, "epochs")
+    n_items = check_positive_int(n_items, "n_items")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if not callable(views):
+        raise ValueError(
+            f"views must be a function views(indices) -> (tokens1, tokens2), got {type(views).__name__}."
+        )
+    check_module(encoder, "encoder")
     t = check_temperature(temperature)
     if int(epochs) < 1 or not 2 <= int(batch_size) <= int(n_items):
         raise ValueError(

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cssl_edu._validation import (
+    as_indices,
     check_finite,
     check_matrix,
     check_module,
@@ -109,7 +110,12 @@ def train_simcse(
 
     Each step encodes one shuffled batch twice in ``train()`` mode (two dropout masks) and takes
     an Adam step on :func:`simcse_loss`. Seeds the global torch RNG with ``seed`` (dropout).
+    ``encoder`` is an ``nn.Module``, ``tokens`` an int64 (S, L) tensor.
     """
+    check_positive_int(epochs, "epochs")
+    check_module(encoder, "encoder")
+    if not isinstance(tokens, Tensor) or tokens.dim() != 2:
+        raise ValueError(f"tokens must be an int64 (S, L) tensor of word ids, got {type(tokens).__name__}.")
     from cssl_edu.text.pairs import train_pairs  # pairs.py imports simcse_loss from here
 
     # the two "views" are the same sentences: the encoder's two calls draw two dropout masks
@@ -166,7 +172,7 @@ def paraphrase_retrieval(embeddings: Tensor, partner: Tensor) -> dict[str, float
     """Find each sentence's paraphrase among all the others by cosine similarity.
 
     Args:
-        embeddings: (S, d) sentence embeddings.
+        embeddings: (S, d) finite sentence embeddings.
         partner: int64 (S,): the index of each sentence's paraphrase.
 
     Returns:
@@ -175,8 +181,10 @@ def paraphrase_retrieval(embeddings: Tensor, partner: Tensor) -> dict[str, float
         counted pessimistically (the paraphrase ranks after every candidate it ties with).
     """
     check_matrix(embeddings, "embeddings", min_rows=2)
-    if partner.shape != (embeddings.shape[0],):
+    check_finite(embeddings, "embeddings")
+    if isinstance(partner, Tensor) and partner.shape != (embeddings.shape[0],):
         raise ValueError(f"partner must have shape ({embeddings.shape[0]},), got {tuple(partner.shape)}.")
+    partner = as_indices(partner, embeddings.shape[0], embeddings.shape[0], "partner")
     z = F.normalize(embeddings.detach().double(), dim=1)
     sims = z @ z.T
     sims.fill_diagonal_(float("-inf"))

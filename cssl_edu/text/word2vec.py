@@ -20,7 +20,10 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from cssl_edu._validation import (
+    as_float_tensor,
     check_finite,
+    check_has_data,
+    check_matrix,
     check_number,
     check_positive_int,
     check_same_device,
@@ -34,13 +37,19 @@ def skipgram_pairs(tokens: Tensor, lengths: Tensor, window: int = 2) -> tuple[Te
     """All (centre, context) id pairs within ``window`` of each other, inside each sentence.
 
     Args:
-        tokens: int64 (S, L) padded sentences.
+        tokens: int64 (S, L) padded sentences (a nested list of ints is converted).
         lengths: int64 (S,) real lengths.
         window: the largest distance |i − j| between centre position i and context position j.
 
     Returns:
         (centres, contexts): int64 (P,) each. One loop over the 2·window offsets, none over words.
     """
+    if isinstance(tokens, (list, tuple)):
+        tokens = torch.as_tensor(tokens, dtype=torch.long)
+    if not isinstance(tokens, Tensor) or not isinstance(lengths, Tensor):
+        raise ValueError("tokens must be an int64 (S, L) tensor and lengths an int64 (S,) tensor.")
+    check_has_data(tokens, "tokens")
+    check_has_data(lengths, "lengths")
     if tokens.dim() != 2 or lengths.shape != (tokens.shape[0],):
         raise ValueError(
             f"tokens must be (S, L) and lengths (S,), got {tuple(tokens.shape)} and {tuple(lengths.shape)}."
@@ -194,8 +203,13 @@ def train_word2vec(
     """Train SGNS on ``corpus`` with Adam; returns the model and the loss of every step.
 
     Each epoch shuffles all skip-gram pairs and draws fresh negatives from the unigram^0.75
-    distribution; everything is seeded by ``seed``.
+    distribution; everything is seeded by ``seed``. ``corpus`` is a :class:`Corpus` (e.g.
+    :func:`make_corpus`); ``epochs`` and ``batch_size`` are positive ints.
     """
+    epochs = check_positive_int(epochs, "epochs")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if not isinstance(corpus, Corpus):
+        raise ValueError(f"corpus must be a Corpus (e.g. make_corpus()), got {type(corpus).__name__}.")
     if int(epochs) < 1 or int(batch_size) < 1 or float(lr) <= 0:
         raise ValueError(
             f"epochs, batch_size and lr must be positive, got {epochs!r}, {batch_size!r}, {lr!r}."
@@ -229,9 +243,24 @@ def train_word2vec(
 
 
 def nearest_words(vectors: Tensor, vocab: Vocab, word: str, k: int = 5) -> list[tuple[str, float]]:
-    """The ``k`` words with the highest cosine similarity to ``word`` (itself and padding excluded)."""
-    if not 1 <= int(k) <= len(vocab) - 2:
+    """The ``k`` words with the highest cosine similarity to ``word`` (itself and padding excluded).
+
+    ``vectors`` is a finite (V, d) float tensor (or nested list) with one row per word of ``vocab``;
+    ``word`` one word of the vocabulary (a str).
+    """
+    if not isinstance(vocab, Vocab):
+        raise ValueError(f"vocab must be a Vocab (e.g. build_vocab()), got {type(vocab).__name__}.")
+    vectors = as_float_tensor(vectors, "vectors")
+    check_matrix(vectors, "vectors")
+    if vectors.shape[0] != len(vocab):
+        raise ValueError(
+            f"vectors must have one row per word of vocab ({len(vocab)}), got shape {tuple(vectors.shape)}."
+        )
+    k = check_positive_int(k, "k")
+    if not 1 <= k <= len(vocab) - 2:
         raise ValueError(f"k must be in [1, {len(vocab) - 2}], got {k!r}.")
+    if not isinstance(word, str) or len(word.split()) != 1:
+        raise ValueError(f"word must be one word (a str) of the vocabulary, got {word!r}.")
     i = int(vocab.encode(word)[0])
     v = F.normalize(vectors.detach().float(), dim=1)
     sims = v @ v[i]
@@ -244,7 +273,7 @@ def pair_similarity(vectors: Tensor, pairs: Tensor, same: Tensor) -> dict[str, f
     """How well cosine similarity separates same-group from different-group word pairs.
 
     Args:
-        vectors: (V, d) word vectors.
+        vectors: (V, d) finite word vectors (a tensor or nested list).
         pairs: int64 (P, 2) word ids; ``same``: bool (P,) ground truth (see :func:`word_pairs`).
 
     Returns:
@@ -252,10 +281,15 @@ def pair_similarity(vectors: Tensor, pairs: Tensor, same: Tensor) -> dict[str, f
         difference; ``auc``: the probability that a random same-group pair scores higher than a
         random different-group pair (0.5 = chance, 1 = perfect; ties count ½).
     """
+    vectors = as_float_tensor(vectors, "vectors")
+    check_matrix(vectors, "vectors")
+    if not isinstance(pairs, Tensor) or not isinstance(same, Tensor):
+        raise ValueError("pairs and same must be tensors (see text.word_pairs).")
     if pairs.dim() != 2 or pairs.shape[1] != 2 or same.shape != (pairs.shape[0],):
         raise ValueError(
             f"pairs must be (P, 2) and same (P,), got {tuple(pairs.shape)} and {tuple(same.shape)}."
         )
+    pairs = check_token_ids(pairs, "pairs", vectors.shape[0])
     if not bool(same.any()) or bool(same.all()):
         raise ValueError("same must contain both same-group (True) and different-group (False) pairs.")
     v = F.normalize(vectors.detach().double(), dim=1)
