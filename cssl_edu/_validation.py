@@ -314,3 +314,28 @@ def as_float_tensor(x: object, name: str, *, finite: bool = True) -> Tensor:
     if finite:
         check_finite(x, name)
     return x
+
+
+def check_rows(rows: object, name: str = "rows", *, keys: tuple[str, ...] = ()) -> list:
+    """``rows`` as a list of dicts (result rows), or ``ValueError`` naming ``name``.
+
+    Refuses a str, a non-sequence, an empty sequence and any row that is not a mapping or lacks
+    one of ``keys``. Costs one pass over the rows (tables are small).
+    """
+    from collections.abc import Mapping, Sequence
+
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
+        raise ValueError(f"{name} must be a list of dicts (one per result row), got {type(rows).__name__}.")
+    if len(rows) == 0:
+        raise ValueError(f"{name} is empty: nothing to show.")
+    for r in rows:
+        if not isinstance(r, Mapping):
+            raise ValueError(
+                f"{name} must be a list of dicts (one per result row); found a {type(r).__name__}."
+            )
+        missing = [k for k in keys if k not in r]
+        if missing:
+            raise ValueError(
+                f"every row of {name} needs the keys {list(keys)}; row {dict(r)!r} lacks {missing}."
+            )
+    return list(rows)

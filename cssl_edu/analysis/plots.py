@@ -9,7 +9,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 from torch import Tensor
+
+from cssl_edu._validation import as_float_tensor, check_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,6 +39,7 @@ def plot_rsm(
         groups: the primary sort key in matrix order (e.g. ``labels[order]``): a line where it changes.
         group_names: tick labels for the groups, indexed by group value.
     """
+    rsm = as_float_tensor(rsm, "rsm", finite=False)
     if rsm.dim() != 2 or rsm.shape[0] != rsm.shape[1]:
         raise ValueError(f"rsm must be a square (N, N) matrix, got shape {tuple(rsm.shape)}.")
     plt = _pyplot()
@@ -64,17 +68,26 @@ def plot_rsm(
 
 def plot_embedding(
     coords: Tensor,
-    color_by: Tensor,
+    color_by: Tensor | None = None,
     *,
     title: str = "2-D embedding",
     method: str = "PCA",
     color_label: str = "class",
     names: Sequence[str] | None = None,
 ) -> Figure:
-    """Scatter plot of (N, 2) coordinates coloured by a per-point value (class or a factor)."""
+    """Scatter plot of (N, 2) coordinates coloured by a per-point value (class or a factor).
+
+    ``coords`` is a float (N, 2) tensor (or nested list); ``color_by`` an (N,) tensor of classes
+    (integers) or values (floats), or None for one colour.
+    """
+    coords = as_float_tensor(coords, "coords", finite=False)
     if coords.dim() != 2 or coords.shape[1] != 2:
         raise ValueError(f"coords must be (N, 2), got shape {tuple(coords.shape)}.")
     xy = coords.cpu().numpy()
+    if color_by is None:
+        color_by = torch.zeros(coords.shape[0], dtype=torch.long)
+    if not isinstance(color_by, Tensor) or color_by.shape != (coords.shape[0],):
+        raise ValueError(f"color_by must be a tensor of shape ({coords.shape[0]},) (one value per point).")
     c = color_by.cpu().numpy()
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 4.5))
@@ -97,12 +110,23 @@ def plot_embedding(
 
 def plot_invariance(
     rows: Sequence[Mapping[str, Any]],
-    columns: Sequence[str],
+    columns: Sequence[str] | None = None,
     *,
     name_key: str = "encoder",
     title: str = "invariance per factor",
 ) -> Figure:
-    """Grouped bars: one group per column (factor), one bar per row (encoder); y is the invariance score."""
+    """Grouped bars: one group per column (factor), one bar per row (encoder); y is the invariance score.
+
+    ``rows`` is a non-empty list of dicts, each with ``name_key``; ``columns`` defaults to every
+    key holding a number, in first-seen order.
+    """
+    rows = check_rows(rows, keys=(name_key,))
+    if columns is None:
+        columns = [
+            k
+            for k in dict.fromkeys(k for r in rows for k in r)
+            if k != name_key and all(isinstance(r.get(k, 0.0), (int, float)) for r in rows)
+        ]
     if not rows or not columns:
         raise ValueError("plot_invariance needs rows (one per encoder) and the columns (factors) to plot.")
     plt = _pyplot()
@@ -132,6 +156,7 @@ def plot_bias(
     """Accuracy against bias ``p`` per method: solid = bias-aligned, dashed = bias-conflicting test images."""
     if not rows:
         raise ValueError("plot_bias needs the rows of spurious_correlation_experiment.")
+    rows = check_rows(rows, keys=("method", "bias"))
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     methods = list(dict.fromkeys(r["method"] for r in rows))
@@ -165,6 +190,7 @@ def plot_geometry(
     """Alignment and uniformity (left) and the collapse ratio (right) per epoch."""
     if not rows:
         raise ValueError("plot_geometry needs the rows of geometry_over_training.")
+    rows = check_rows(rows, keys=("epoch", "alignment", "uniformity", "collapse_ratio"))
     epochs = [r["epoch"] for r in rows]
     plt = _pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))

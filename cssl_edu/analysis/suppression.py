@@ -22,7 +22,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from cssl_edu._validation import check_image_batch, check_module, check_nonnegative_int, check_positive_int
+from cssl_edu._validation import (
+    as_float_tensor,
+    check_has_data,
+    check_image_batch,
+    check_module,
+    check_nonnegative_int,
+    check_number,
+    check_positive_int,
+)
 from cssl_edu.analysis.training import train_encoder
 from cssl_edu.augment import EvalTransform
 from cssl_edu.data import make_shapes
@@ -52,7 +60,22 @@ def paste_bits(views: Tensor, codes: Tensor, amplitude: float = BIT_AMPLITUDE) -
 
     Returns:
         a new float (B, 3, S, S) tensor (``views`` is left unchanged).
+
+    ``views`` may be a nested list (converted to float32); NaN/inf entries, a ``meta`` tensor and
+    a non-finite ``amplitude`` are refused. The training loop uses an unchecked twin (no sync).
     """
+    views = as_float_tensor(views, "views")
+    amplitude = check_number(amplitude, "amplitude")
+    if not isinstance(codes, Tensor):
+        raise ValueError(
+            f"codes must be a bool tensor (B, n_bits) (see random_codes), got {type(codes).__name__}."
+        )
+    check_has_data(codes, "codes")
+    return _paste_bits(views, codes, amplitude)
+
+
+def _paste_bits(views: Tensor, codes: Tensor, amplitude: float = BIT_AMPLITUDE) -> Tensor:
+    """:func:`paste_bits` without the value checks (shapes only; no host sync), for the training loop."""
     if views.dim() != 4 or codes.dim() != 2 or codes.shape[0] != views.shape[0]:
         raise ValueError(
             f"views must be (B, 3, S, S) and codes (B, n_bits) with the same B, got {tuple(views.shape)} "
@@ -62,7 +85,7 @@ def paste_bits(views: Tensor, codes: Tensor, amplitude: float = BIT_AMPLITUDE) -
     n_bits = codes.shape[1]
     if n_bits > h * w // 4:
         raise ValueError(
-            f"{n_bits} bits do not fit in the top quarter of a {h}x{w} image; use at most {h * w // 4}."
+            f"codes has {n_bits} bits, which do not fit in the top quarter of a {h}x{w} image; use at most {h * w // 4}."
         )
     out = views.clone()
     if n_bits == 0:
@@ -106,7 +129,7 @@ class SharedBitsMethod(Method):
             raise ValueError("SharedBitsMethod needs the images' dataset indices to look their codes up.")
         code = self.codes[indices.to(self.codes.device)]
         self.inner.current_epoch = self.current_epoch
-        return self.inner([paste_bits(v, code, self.amplitude) for v in views], labels, indices)
+        return self.inner([_paste_bits(v, code, self.amplitude) for v in views], labels, indices)
 
     def on_train_step_end(self, step: int, progress: float) -> None:
         self.inner.on_train_step_end(step, progress)
@@ -145,7 +168,7 @@ def encode_with_bits(
         for start in range(0, images.shape[0], batch_size):
             x = prep(images[start : start + batch_size].to(device))
             if codes is not None:
-                x = paste_bits(x, codes[start : start + batch_size].to(device))
+                x = _paste_bits(x, codes[start : start + batch_size].to(device))
             out.append(encoder(x).float().cpu())
     finally:
         encoder.train(was_training)

@@ -23,7 +23,7 @@ from itertools import combinations
 import torch
 from torch import Tensor, nn
 
-from cssl_edu._validation import check_positive_int
+from cssl_edu._validation import as_float_tensor, check_module, check_number, check_positive_int
 from cssl_edu.analysis.invariance import category_invariance, firing_invariance, invariance_score
 from cssl_edu.analysis.transforms import TRANSFORMS, apply_transform
 from cssl_edu.augment import SimCLRAugment
@@ -37,6 +37,52 @@ SWEEP_FACTORS: tuple[str, ...] = ("hue", "value", "scale", "rotation", "x", "y",
 CIRCULAR_FACTORS: dict[str, float] = {"hue": 1.0, "rotation": 2 * math.pi}
 
 Stats = tuple[float, float, float]
+
+
+#: the scalar factors of a Shapes dataset (``make_shapes``) that a sweep can set
+SCALAR_FACTORS: tuple[str, ...] = (
+    "hue", "saturation", "value", "scale", "rotation", "x", "y", "background",
+    "bg_hue", "bg_saturation", "bg_value", "texture_freq", "texture_angle", "texture_phase",
+)  # fmt: skip
+
+
+def _check_ds(ds: object, name: str = "ds") -> None:
+    """Raise ``ValueError`` unless ``ds`` is an :class:`ImageDataset` (a Shapes one for sweeps)."""
+    if not isinstance(ds, ImageDataset):
+        raise ValueError(
+            f"{name} must be an ImageDataset (a Shapes dataset from make_shapes), got {type(ds).__name__}."
+        )
+
+
+def _check_n_values(n_values: object) -> int:
+    if isinstance(n_values, bool) or not isinstance(n_values, int) or n_values < 2:
+        raise ValueError(f"n_values must be an int >= 2 (values to compare), got {n_values!r}.")
+    return n_values
+
+
+def _check_factors(factors: object) -> tuple[str, ...]:
+    """``factors`` as a tuple of Shapes factor names, or ``ValueError`` naming ``factors``."""
+    if isinstance(factors, str):
+        raise ValueError(f"factors must be a sequence of names, e.g. ({factors!r},), not a string.")
+    if not isinstance(factors, Sequence):
+        raise ValueError(f"factors must be a sequence of factor names, got {type(factors).__name__}.")
+    unknown = [f for f in factors if f not in SCALAR_FACTORS]
+    if unknown:
+        raise ValueError(
+            f"factors {unknown} are not Shapes factors; choose from {', '.join(SCALAR_FACTORS)}."
+        )
+    return tuple(factors)
+
+
+def _check_names(
+    names: object, known: Sequence[str], arg: str, what: str, *, allow_empty: bool = False
+) -> None:
+    """Raise ``ValueError`` naming ``arg`` unless ``names`` is a sequence of names from ``known``."""
+    if isinstance(names, str) or not isinstance(names, Sequence) or (not names and not allow_empty):
+        raise ValueError(f"{arg} must be a sequence of {what} names, e.g. ({known[0]!r},), got {names!r}.")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"{arg}: unknown {what} {unknown}; choose from {', '.join(known)}.")
 
 
 def _stats(ds: ImageDataset, mean: Stats | None, std: Stats | None) -> tuple[Stats, Stats]:
@@ -73,6 +119,8 @@ def factor_values(ds: ImageDataset, factor: str, n_values: int = 5) -> Tensor:
     Returns:
         float or int (V,) on the CPU.
     """
+    _check_n_values(n_values)
+    _check_ds(ds)
     if not ds.factors or factor not in ds.factors:
         have = sorted(ds.factors) if ds.factors else []
         raise ValueError(
@@ -102,8 +150,9 @@ def render_factor_sweep(
         ``{factor: uint8 (V, N, 3, S, S)}``, ``V`` from :func:`factor_values` (fewer for a
         categorical factor with fewer distinct values). A factor with a single value is skipped.
     """
-    if isinstance(factors, str):
-        raise ValueError(f"factors must be a sequence of names, e.g. ({factors!r},), not a string.")
+    _check_n_values(n_values)
+    factors = _check_factors(factors)
+    _check_ds(ds)
     out: dict[str, Tensor] = {}
     for factor in factors:
         vals = factor_values(ds, factor, n_values)
@@ -114,7 +163,12 @@ def render_factor_sweep(
 
 
 def sweep_scores(features: Tensor, *, k: int = 16) -> dict[str, float]:
-    """Mean cosine and firing scores over every pair of values of one sweep; features (V, N, D)."""
+    """Mean cosine and firing scores over every pair of values of one sweep.
+
+    ``features`` is a finite float (V, N, D) tensor (a nested list is converted): V values of
+    one factor, N images, D feature dimensions.
+    """
+    features = as_float_tensor(features, "features")
     if features.dim() != 3 or features.shape[0] < 2:
         raise ValueError(f"features must be (V, N, D) with V >= 2 values, got shape {tuple(features.shape)}.")
     k = min(k, features.shape[-1] - 1)
@@ -151,6 +205,9 @@ def factor_invariance(
         one row per factor: ``{"factor", "score", "firing", "n_values"}``; ``score`` is the cosine
         invariance (1 = invariant, 0 = the factor changes h as much as changing the image).
     """
+    k = check_positive_int(k, "k")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    _check_ds(ds)
     mean, std = _stats(ds, mean, std)
     sweep = render_factor_sweep(ds, factors, n_values) if sweep is None else sweep
     rows: list[dict[str, float | str]] = []
@@ -184,6 +241,11 @@ def transform_invariance(
     Returns:
         rows ``{"transform", "strength", "score", "firing"}``.
     """
+    _check_names(transforms, TRANSFORMS, "transforms", "transformation")
+    if isinstance(strengths, (str, bytes)) or not isinstance(strengths, Sequence) or not strengths:
+        raise ValueError(f"strengths must be a non-empty sequence of numbers in [0, 1], got {strengths!r}.")
+    for st in strengths:
+        check_number(st, "strengths", low=0.0, high=1.0)
     base = encode(encoder, images, mean=mean, std=std, batch_size=batch_size)
     k = min(k, base.shape[1] - 1)
     rows: list[dict[str, float | str]] = []
@@ -230,6 +292,8 @@ def instance_category_invariance(
     Returns:
         ``{"instance", "category", "instance_firing"}``, scores as in :mod:`~cssl_edu.analysis.invariance`.
     """
+    batch_size = check_positive_int(batch_size, "batch_size")
+    _check_ds(ds)
     mean, std = _stats(ds, mean, std)
     if augment is None:
         augment = SimCLRAugment(ds.image_size, crop_scale=(0.5, 1.0), mean=mean, std=std)
@@ -262,8 +326,19 @@ def compare_invariance(
     Returns:
         rows ``{"encoder", <factor>: score, ..., "t:<transform>": score, ..., "instance", "category"}``.
     """
+    if not isinstance(encoders, Mapping):
+        raise ValueError(
+            f"encoders must be a mapping name -> encoder, e.g. {{'random': net}}, got {type(encoders).__name__}."
+        )
     if not encoders:
         raise ValueError("encoders is empty: pass a mapping name -> encoder, e.g. {'random': net}.")
+    for enc in encoders.values():
+        check_module(enc, "encoders' values")
+    check_number(strength, "strength", low=0.0, high=1.0)
+    _check_names(transforms, TRANSFORMS, "transforms", "transformation", allow_empty=True)
+    _check_n_values(n_values)
+    _check_factors(factors)
+    _check_ds(ds)
     mean, std = _stats(ds, mean, std)
     sweep = render_factor_sweep(ds, factors, n_values)
     rows: list[dict[str, float | str]] = []

@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cssl_edu._validation import check_rows
+
 
 def _fmt(value: Any, digits: int) -> str:
     if isinstance(value, bool) or value is None:
@@ -21,11 +23,10 @@ def markdown_table(
     """A GitHub markdown table of ``rows``: one line per row, floats to ``digits`` places, NaN as "—".
 
     Args:
-        rows: dicts; a missing key prints as an empty cell.
+        rows: a non-empty list of dicts; a missing key prints as an empty cell.
         columns: the columns in order (default: every key, in first-seen order).
     """
-    if not rows:
-        raise ValueError("rows is empty: nothing to tabulate.")
+    rows = check_rows(rows)
     if columns is None:
         columns = list(dict.fromkeys(k for r in rows for k in r))
     head = "| " + " | ".join(columns) + " |"
@@ -41,6 +42,10 @@ def pivot(rows: Sequence[Mapping[str, Any]], index: str, columns: str, values: s
         >>> pivot([{"m": "a", "p": 0, "acc": 1.0}, {"m": "a", "p": 1, "acc": 0.5}], "m", "p", "acc")
         [{'m': 'a', '0': 1.0, '1': 0.5}]
     """
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
+        raise ValueError(f"rows must be a list of dicts (one per result row), got {type(rows).__name__}.")
+    if any(not isinstance(r, Mapping) for r in rows):
+        raise ValueError("rows must be a list of dicts (one per result row).")
     out: dict[Any, dict[str, Any]] = {}
     for r in rows:
         for key in (index, columns, values):
