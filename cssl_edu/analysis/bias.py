@@ -67,6 +67,11 @@ def probe_accuracy(
     """
     if probe not in ("linear", "knn"):
         raise ValueError(f"probe must be 'linear' or 'knn', got {probe!r}.")
+    for name, ds in (("train_set", train_set), ("test_set", test_set)):
+        if not isinstance(ds, ImageDataset):
+            raise ValueError(
+                f"{name} must be an ImageDataset (e.g. make_shapes(...)), got {type(ds).__name__}."
+            )
     kw = {"mean": train_set.mean, "std": train_set.std}
     f_train, f_test = encode(encoder, train_set.images, **kw), encode(encoder, test_set.images, **kw)
     y_train, y_test = train_set.labels.cpu(), test_set.labels.cpu()
@@ -128,7 +133,7 @@ def spurious_correlation_experiment(
     epochs = check_positive_int(epochs, "epochs")
     unknown = [m for m in methods if m not in BIAS_METHODS]
     if unknown:
-        raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(BIAS_METHODS)}.")
+        raise ValueError(f"methods: unknown method(s) {unknown}; choose from {', '.join(BIAS_METHODS)}.")
     for p in biases:
         if not 0.0 <= float(p) <= 1.0:
             raise ValueError(f"biases must be probabilities in [0, 1], got {p!r}.")

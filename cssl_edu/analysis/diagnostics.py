@@ -23,20 +23,33 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cssl_edu._validation import check_finite, check_image_batch, check_matrix, check_module, check_same_shape
+from cssl_edu._validation import (
+    check_finite,
+    check_has_data,
+    check_image_batch,
+    check_matrix,
+    check_module,
+    check_number,
+    check_same_shape,
+)
 from cssl_edu.eval import alignment, collapse_std, uniformity
 from cssl_edu.eval.features import module_device
+from cssl_edu.train import Trainer
 
 
 def sort_order(*keys: Tensor) -> Tensor:
     """Indices (N,) that sort by ``keys[0]``, ties broken by ``keys[1]``, and so on (stable)."""
     if not keys:
-        raise ValueError("sort_order needs at least one key tensor of shape (N,).")
+        raise ValueError("sort_order needs at least one of keys: tensors of shape (N,).")
+    for key in keys:
+        if not isinstance(key, Tensor):
+            raise ValueError(f"keys must be tensors of shape (N,), got a {type(key).__name__}.")
+        check_has_data(key, "keys")
     n = keys[0].shape[0]
     order = torch.arange(n)
     for key in reversed(keys):  # least significant first; stable sorts keep the earlier order
         if key.shape != (n,):
-            raise ValueError(f"every key must have shape ({n},), got {tuple(key.shape)}.")
+            raise ValueError(f"every one of keys must have shape ({n},), got {tuple(key.shape)}.")
         order = order[torch.sort(key.cpu()[order], stable=True).indices]
     return order
 
@@ -130,8 +143,7 @@ def tsne(
     check_finite(features, "features")
     if not isinstance(n_iter, int) or n_iter < 1:
         raise ValueError(f"n_iter must be an int >= 1, got {n_iter!r}.")
-    if perplexity <= 0:
-        raise ValueError(f"perplexity must be > 0 (typically 5-50), got {perplexity!r}.")
+    check_number(perplexity, "perplexity", low=0.0, low_open=True)
     n = features.shape[0]
     x = features.double().cpu()
     perplexity = min(float(perplexity), (n - 1) / 3)
@@ -213,6 +225,9 @@ def geometry_over_training(trainer: Any, images: Tensor, *, seed: int = 0) -> li
         rows ``{"epoch", "alignment", "uniformity", "collapse_ratio", "loss"}``; epoch 0 is before
         training (loss NaN).
     """
+    check_image_batch(images, "images")
+    if not isinstance(trainer, Trainer):
+        raise ValueError(f"trainer must be a cssl_edu.train.Trainer, got {type(trainer).__name__}.")
     g = torch.Generator().manual_seed(int(seed))
     images = images.to(trainer.device)
     v1, v2 = trainer.augment(images, generator=g), trainer.augment(images, generator=g)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cssl_edu._validation import as_labels, check_finite, check_matrix, check_same_shape
+from cssl_edu._validation import as_float_tensor, as_labels, check_finite, check_matrix, check_same_shape
 
 _EPS = 1e-8
 
@@ -46,11 +46,15 @@ def _normalised_score(positive: float, baseline: float) -> float:
     return 0.0 if denom < 1e-6 else (positive - baseline) / denom
 
 
-def _check_pair(h: Tensor, h_t: Tensor) -> None:
+def _check_pair(h: Tensor, h_t: Tensor) -> tuple[Tensor, Tensor]:
+    """``(h, h_t)`` checked: finite float (N, D) of the same shape, N >= 2; nested lists are converted."""
+    h = as_float_tensor(h, "h", finite=False)
+    h_t = as_float_tensor(h_t, "h_t", finite=False)
     check_matrix(h, "h", min_rows=2)
     check_same_shape(h, h_t, "h", "h_t")
     check_finite(h, "h")
     check_finite(h_t, "h_t")
+    return h, h_t
 
 
 def invariance_score(h: Tensor, h_t: Tensor, *, center: bool = False) -> dict[str, float]:
@@ -66,7 +70,7 @@ def invariance_score(h: Tensor, h_t: Tensor, *, center: bool = False) -> dict[st
         ``{"score": (P - B) / (1 - B), "positive": P, "baseline": B}``: 1 for ``h_t = c h``
         (c > 0), about 0 when ``h_t`` is unrelated to ``h``.
     """
-    _check_pair(h, h_t)
+    h, h_t = _check_pair(h, h_t)
     h, h_t = h.double(), h_t.double()
     if center:
         mu = h.mean(0, keepdim=True)
@@ -107,7 +111,7 @@ def firing_invariance(h: Tensor, h_t: Tensor, *, k: int = 16) -> dict[str, float
     Returns:
         ``{"score": (O - C) / (1 - C), "overlap": O, "chance": C}`` (see the module docstring).
     """
-    _check_pair(h, h_t)
+    h, h_t = _check_pair(h, h_t)
     n, d = h.shape
     if not isinstance(k, int) or not 1 <= k < d:
         raise ValueError(

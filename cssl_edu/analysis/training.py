@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from cssl_edu._validation import check_positive_int
 from cssl_edu.config import DATASET_DEFAULTS, make_config
 from cssl_edu.data import ImageDataset
 from cssl_edu.methods import METHODS, Method
@@ -63,7 +64,8 @@ def augment_kwargs(augment: str | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def random_encoder(arch: str = "convnet", image_size: int = 32, seed: int = 0) -> nn.Module:
-    """An untrained backbone with a seeded initialisation, in eval mode."""
+    """An untrained backbone with a seeded initialisation, in eval mode (``image_size`` a positive int)."""
+    image_size = check_positive_int(image_size, "image_size")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build_backbone(arch, image_size).eval()
@@ -99,8 +101,14 @@ def train_encoder(
     Returns:
         :class:`TrainedEncoder`; ``backbone`` is in eval mode.
     """
+    epochs = check_positive_int(epochs, "epochs")
+    batch_size = check_positive_int(batch_size, "batch_size")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; available: {', '.join(sorted(METHODS))}.")
+    if not isinstance(train_set, ImageDataset):
+        raise ValueError(
+            f"train_set must be an ImageDataset (e.g. make_shapes(...)), got {type(train_set).__name__}."
+        )
     if len(train_set) < batch_size:
         raise ValueError(
             f"train_set has {len(train_set)} images, fewer than batch_size={batch_size}; lower batch_size or add images."

@@ -82,6 +82,10 @@ def default_root() -> Path:
 
 
 def _root(root: str | os.PathLike[str] | None) -> Path:
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise ValueError(
+            f"root must be a folder path (str or pathlib.Path) or None, got {type(root).__name__}."
+        )
     return Path(root) if root is not None else default_root()
 
 
@@ -169,6 +173,9 @@ def same_recipe(card_config: dict[str, Any], config: dict[str, Any]) -> bool:
     """
     from cssl_edu.train.trainer import RESUME_KEYS
 
+    for arg, value in (("card_config", card_config), ("config", config)):
+        if not isinstance(value, dict):
+            raise ValueError(f"{arg} must be a config dict (e.g. cfg.to_dict()), got {type(value).__name__}.")
     a, b = comparable_config(card_config), comparable_config(config)
     if not set(RESUME_KEYS) <= set(a) & set(b):
         return False
@@ -216,7 +223,15 @@ def stored_state(method: nn.Module, dtype: torch.dtype = torch.float16) -> dict[
 
 
 def restore_state(method: nn.Module, stored: dict[str, torch.Tensor], what: str = "zoo entry") -> nn.Module:
-    """Load :func:`stored_state` output into a freshly built method (floats back to its dtype)."""
+    """Load :func:`stored_state` output into a freshly built method (floats back to its dtype).
+
+    ``stored`` is a dict mapping state-dict keys to tensors.
+    """
+    if not isinstance(stored, dict) or not all(isinstance(v, torch.Tensor) for v in stored.values()):
+        raise ValueError(
+            f"stored must be a dict of name -> tensor (from stored_weights), got {type(stored).__name__}"
+            + (" with non-tensor values." if isinstance(stored, dict) else ".")
+        )
     own = method.state_dict()
     full: dict[str, torch.Tensor] = {}
     for k, v in own.items():
@@ -266,6 +281,8 @@ def matching_entry(cfg: Any, root: str | os.PathLike[str] | None = None) -> str 
     """
     from cssl_edu.train.trainer import RESUME_KEYS
 
+    if not callable(getattr(cfg, "to_dict", None)):
+        raise ValueError(f"cfg must be a TrainConfig (e.g. make_config(...)), got {type(cfg).__name__}.")
     want = comparable_config(cfg.to_dict())
     keys = (*RESUME_KEYS, "n_test")
     for name in names(root):
