@@ -241,7 +241,7 @@ def transform_invariance(
     Returns:
         rows ``{"transform", "strength", "score", "firing"}``.
     """
-    _check_names(transforms, TRANSFORMS, "transforms", "transformation")
+    _check_names(transforms, TRANSFORMS, "transforms", "transformation", allow_empty=True)
     if isinstance(strengths, (str, bytes)) or not isinstance(strengths, Sequence) or not strengths:
         raise ValueError(f"strengths must be a non-empty sequence of numbers in [0, 1], got {strengths!r}.")
     for st in strengths:
