@@ -154,6 +154,10 @@ def test_unigram_sampler_distribution():
     assert float(p[4]) > 1 / 1111
     with pytest.raises(ValueError, match="counts"):
         unigram_distribution(torch.tensor([-1, 2]))
+    # power 0 is uniform over the words that occur (problem set 12 uses it); padding stays at 0
+    torch.testing.assert_close(unigram_distribution(counts, 0.0), torch.tensor([0.0, 0.25, 0.25, 0.25, 0.25]))
+    with pytest.raises(ValueError, match="power"):
+        unigram_distribution(counts, -0.5)
 
 
 def test_sgns_loss_matches_reference_values_and_grads():

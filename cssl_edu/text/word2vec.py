@@ -78,7 +78,9 @@ def unigram_distribution(counts: Tensor, power: float = 0.75) -> Tensor:
     """The noise distribution P_n(w) = count(w)^power / Σ_w' count(w')^power, float (V,).
 
     ``power = 0.75`` (Mikolov et al.) flattens the unigram distribution: rare words are drawn
-    as negatives more often than their frequency, very frequent ones ("the") less.
+    as negatives more often than their frequency, very frequent ones ("the") less; ``power = 0``
+    is uniform over the words that occur, ``power = 1`` the unigram distribution itself.
+    Words with count 0 (padding) get probability 0 at every power ≥ 0; a negative power raises.
     """
     if not isinstance(counts, Tensor) or counts.dim() != 1:
         raise ValueError(
@@ -87,7 +89,7 @@ def unigram_distribution(counts: Tensor, power: float = 0.75) -> Tensor:
     check_finite(counts, "counts")
     if bool((counts < 0).any()) or float(counts.sum()) <= 0:
         raise ValueError("counts must be a 1-D tensor of non-negative word counts with a positive sum.")
-    power = check_number(power, "power", low=0, low_open=True)
+    power = check_number(power, "power", low=0)  # 0: uniform over the words that occur
     p = counts.double().pow(power)
     p[counts == 0] = 0.0  # 0 ** 0 = 1 would give unseen words (padding) mass at power 0
     return (p / p.sum()).float()
