@@ -504,6 +504,13 @@ def cmd_course_html(args: argparse.Namespace) -> int:
 def cmd_course_site(args: argparse.Namespace) -> int:
     from cssl_edu.course_site import SiteBuildError, build_site
 
+    if args.no_execute and args.executed:
+        print(
+            "cssl-edu: error: --no-execute and --executed contradict each other: --executed renders the "
+            "outputs of a test run, --no-execute renders none; give one of them.",
+            file=sys.stderr,
+        )
+        return 2
     lessons, problem_sets = args.lessons, args.problem_sets
     if lessons is not None or problem_sets is not None:  # a part: what is not named is left out
         lessons, problem_sets = lessons or [], problem_sets or []
@@ -514,6 +521,7 @@ def cmd_course_site(args: argparse.Namespace) -> int:
             problem_sets=problem_sets,
             source=Path(args.source) if args.source else None,
             execute=not args.no_execute,
+            executed=Path(args.executed) if args.executed else None,
             timeout=args.timeout,
             kernel_name=args.kernel,
             api=not args.no_api,
@@ -642,6 +650,12 @@ def _add_course_parser(sub: Any) -> None:
         "--no-execute",
         action="store_true",
         help="render the notebooks as stored (no outputs), without running",
+    )
+    p.add_argument(
+        "--executed",
+        metavar="DIR",
+        help="render the executed copies a test run wrote (CSSL_EDU_SAVE_EXECUTED=DIR python -m pytest) "
+        "instead of running the notebooks again; a missing, stale or failed copy stops the build",
     )
     p.add_argument("--timeout", type=int, default=1200, help="seconds allowed per cell when executing")
     p.add_argument("--kernel", default="python3", help="Jupyter kernel that runs the notebooks")

@@ -42,6 +42,7 @@ from cssl_edu.course import (
     lesson_info,
     notebooks_in,
 )
+from cssl_edu.executed_notebooks import EXECUTED_KEY, ExecutedNotebookError, load_executed
 
 #: the optional-dependency group that installs the site's tools
 SITE_EXTRA = "site"
@@ -154,8 +155,17 @@ def _retarget_links(text: str, here: str, staged: set[str]) -> str:
     return _NB_LINK.sub(repl, text)
 
 
-def _stage_notebook(src: Path, dest: Path, kind: str, staged: set[str], partial: bool) -> None:
-    nb = json.loads(src.read_text(encoding="utf-8"))
+def _stage_notebook(
+    src: Path, dest: Path, kind: str, staged: set[str], partial: bool, executed: Path | None = None
+) -> None:
+    if executed is not None and kind != "exercises":
+        try:
+            nb = load_executed(src, executed)
+        except ExecutedNotebookError as e:
+            raise SiteBuildError(str(e)) from e
+        nb["metadata"].pop(EXECUTED_KEY, None)
+    else:
+        nb = json.loads(src.read_text(encoding="utf-8"))
     # widget state would make the page load the widget manager from a CDN; without it a widget's
     # output shows its static fallback (the PNG that notebook.interactive_figure adds)
     nb.get("metadata", {}).pop("widgets", None)
@@ -407,6 +417,7 @@ def build_site(
     problem_sets: Sequence[str] | None = None,
     source: Path | None = None,
     execute: bool = True,
+    executed: Path | None = None,
     timeout: int = 1200,
     kernel_name: str = "python3",
     api: bool = True,
@@ -424,6 +435,10 @@ def build_site(
             :func:`cssl_edu.course.course_root`).
         execute: run the lessons and solutions (``False``: render them as stored, which shows no
             outputs).
+        executed: a folder of executed copies written by the test run
+            (``CSSL_EDU_SAVE_EXECUTED=DIR python -m pytest``; :mod:`cssl_edu.executed_notebooks`):
+            render those instead of running the notebooks again. Every chosen lesson and solution
+            must have a copy that is complete, passed, and not stale (its source unchanged since).
         timeout: seconds allowed per cell.
         kernel_name: the Jupyter kernel that runs every notebook.
         api: include the API reference (``False``: a quicker build, e.g. to check notebooks).
@@ -431,8 +446,9 @@ def build_site(
 
     Raises:
         SiteBuildError: a missing tool (names the extra to install), an unusable ``out_dir``, a
-            selection that matches nothing, or a failed build (a warning in strict mode: a cell
-            that raised, a missing image, a broken link), with the reason in one line.
+            selection that matches nothing, a missing, stale or failed executed copy, or a failed
+            build (a warning in strict mode: a cell that raised, a missing image, a broken link),
+            with the reason in one line.
     """
     missing = missing_site_packages()
     if missing:
@@ -449,6 +465,14 @@ def build_site(
     }
     if not any(chosen.values()):
         raise SiteBuildError(f"no notebooks to build: {root} has none of the chosen lessons or problem sets.")
+    if executed is not None:
+        executed = Path(executed).expanduser().resolve()
+        if not executed.is_dir():
+            raise SiteBuildError(
+                f"--executed {executed}: no such folder; run the tests with CSSL_EDU_SAVE_EXECUTED={executed} "
+                "first (python -m pytest notebooks solutions), or build without --executed."
+            )
+        execute = False
     partial = lessons is not None or problem_sets is not None
     staged_names = {f"{kind}/{p.name}" for kind, paths in chosen.items() for p in paths}
 
@@ -458,7 +482,7 @@ def build_site(
             if paths:
                 (src / kind).mkdir(parents=True)
             for p in paths:
-                _stage_notebook(p, src / kind / p.name, kind, staged_names, partial)
+                _stage_notebook(p, src / kind / p.name, kind, staged_names, partial, executed)
         staged = {kind: [src / kind / p.name for p in paths] for kind, paths in chosen.items()}
         (src / "index.md").write_text(_index_md(staged, api=api), encoding="utf-8")
         (src / "zoo.md").write_text(_zoo_md(), encoding="utf-8")

@@ -1,13 +1,14 @@
 """`cssl-edu course site`: the rendered course, and the lesson headers that link to it.
 
-One build of a small part of the real course (lesson 01, which has sliders, and problem set 01)
-is checked page by page: outputs, figures, links, the landing page, the zoo and the API
+One build of a small part of the real course (lesson 01, which has sliders, and problem set 01),
+executed by nbval and rendered from those executed copies as CI does, is checked page by page: outputs, figures, links, the landing page, the zoo and the API
 reference. Small fixture courses check that a broken page fails the build.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -27,6 +28,15 @@ from cssl_edu.course_site import (
     build_site,
     escape_bars,
     missing_site_packages,
+)
+from cssl_edu.executed_notebooks import (
+    EXECUTED_KEY,
+    SAVE_EXECUTED_ENV,
+    ExecutedNotebookError,
+    executed_copy,
+    fingerprint,
+    load_executed,
+    write_executed,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -328,9 +338,34 @@ def test_a_broken_page_fails_the_build_and_every_broken_page_is_named(tmp_path: 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Lesson 01 (with sliders) and problem set 01, executed; built once through the CLI."""
+    """Lesson 01 (with sliders) and problem set 01 as CI builds them: executed once by the test
+    command under nbval (``CSSL_EDU_SAVE_EXECUTED``, the repository's conftest.py), then rendered
+    from those executed copies with ``--executed``; built once through the CLI."""
     if missing_site_packages():
         pytest.skip("the site extra (sphinx, myst-nb, furo) is not installed")
+    executed = tmp_path_factory.mktemp("executed")
+    env = {**os.environ, SAVE_EXECUTED_ENV: str(executed)}
+    env.pop("MPLBACKEND", None)  # the kernels draw inline, as in JupyterLab (Agg would show no figure)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "notebooks/01_contrastive_idea.ipynb",
+            "solutions/01_contrastive_idea.ipynb",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for rel in ("notebooks/01_contrastive_idea.ipynb", "solutions/01_contrastive_idea.ipynb"):
+        assert (executed / rel).is_file(), f"the nbval run wrote no executed copy of {rel}"
     out = tmp_path_factory.mktemp("site") / "site"
     res = subprocess.run(
         [
@@ -346,6 +381,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "01",
             "--problem-sets",
             "01",
+            "--executed",
+            str(executed),
             "--quiet",
         ],
         capture_output=True,
@@ -471,3 +508,145 @@ def test_api_reference_is_generated_from_the_docstrings(site: Path) -> None:
     assert first_line in text, "the docstring's summary is on the page"
     assert 'id="cssl_edu.losses.nt_xent"' in page.read_text(encoding="utf-8")
     assert "Parameters" in text and "temperature" in text, "Google-style Args: become a field list"
+
+
+# --------------------------------------------------------------------------- executed copies
+
+
+def test_an_executed_copy_carries_the_outputs_and_validates_against_its_source(tmp_path: Path) -> None:
+    import nbformat
+
+    _fixture_notebook(tmp_path / "notebooks", "00_a", [_md("# A"), _code("print(1)"), _code("2 + 2")])
+    src = tmp_path / "notebooks" / "00_a.ipynb"
+    outputs = {
+        0: [{"output_type": "stream", "name": "stdout", "text": "1\n"}],
+        1: [
+            {
+                "output_type": "execute_result",
+                "data": {"text/plain": "4"},
+                "metadata": {},
+                "execution_count": 9,
+            }
+        ],
+    }
+    nb = executed_copy(src, outputs)
+    write_executed(nb, tmp_path / "exe" / "notebooks" / "00_a.ipynb")
+    loaded = load_executed(src, tmp_path / "exe")
+    nbformat.validate(nbformat.from_dict(loaded))
+    code = [c for c in loaded["cells"] if c["cell_type"] == "code"]
+    assert code[0]["outputs"][0]["text"] == "1\n" and code[1]["outputs"][0]["data"]["text/plain"] == "4"
+    assert [c["execution_count"] for c in code] == [1, 2]
+    assert code[1]["outputs"][0]["execution_count"] == 2, "counts are the copy's own, in order"
+    assert fingerprint(loaded) == fingerprint(json.loads(src.read_text())), "outputs do not change it"
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing", "no executed copy"),
+        ("stale", "is stale"),
+        ("failed", "code cells 1 raised"),
+        ("incomplete", "code cells 1 of 2 never ran"),
+        ("not-a-copy", "is not an executed copy"),
+        ("corrupt", "cannot be read"),
+    ],
+)
+def test_a_copy_that_does_not_show_its_source_as_it_stands_is_refused(
+    tmp_path: Path, case: str, message: str
+) -> None:
+    _fixture_notebook(tmp_path / "notebooks", "00_a", [_md("# A"), _code("print(1)"), _code("print(2)")])
+    src = tmp_path / "notebooks" / "00_a.ipynb"
+    dest = tmp_path / "exe" / "notebooks" / "00_a.ipynb"
+    outputs: dict[int, list] = {0: [], 1: []}
+    failed: list[int] = []
+    if case == "incomplete":
+        del outputs[1]
+    if case == "failed":
+        failed = [1]
+    if case != "missing":
+        write_executed(executed_copy(src, outputs, failed=failed), dest)
+    if case == "stale":
+        nb = json.loads(src.read_text())
+        nb["cells"][1]["source"] = "print(10)"
+        src.write_text(json.dumps(nb))
+    if case == "not-a-copy":
+        dest.write_text(src.read_text())
+    if case == "corrupt":
+        dest.write_text('{"cells": [')
+    with pytest.raises(ExecutedNotebookError, match=re.escape(message)) as err:
+        load_executed(src, tmp_path / "exe")
+    assert "notebooks/00_a.ipynb" in str(err.value) and SAVE_EXECUTED_ENV in str(err.value), (
+        "names it and the fix"
+    )
+
+
+@needs_site_tools
+def test_the_site_refuses_a_stale_copy_and_contradictory_options_without_a_traceback(tmp_path: Path) -> None:
+    src = tmp_path / "course"
+    _fixture_notebook(src / "notebooks", "00_a", [_md("# A"), _code("print(1)")])
+    write_executed(
+        executed_copy(src / "notebooks" / "00_a.ipynb", {0: []}),
+        tmp_path / "exe" / "notebooks" / "00_a.ipynb",
+    )
+    nb = json.loads((src / "notebooks" / "00_a.ipynb").read_text())
+    nb["cells"][0]["source"] = "# A, edited"
+    (src / "notebooks" / "00_a.ipynb").write_text(json.dumps(nb))
+    res = _site_cli([str(tmp_path / "site"), "--source", str(src), "--executed", str(tmp_path / "exe")])
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert "notebooks/00_a.ipynb: the executed copy is stale" in res.stderr
+    assert not (tmp_path / "site").exists()
+    res = _site_cli([str(tmp_path / "site"), "--source", str(src), "--executed", str(tmp_path / "nowhere")])
+    assert res.returncode == 1 and "no such folder" in res.stderr and "Traceback" not in res.stderr
+    res = _site_cli(
+        [str(tmp_path / "site"), "--source", str(src), "--executed", str(tmp_path / "exe"), "--no-execute"]
+    )
+    assert res.returncode == 2 and "contradict" in res.stderr
+
+
+def test_the_nbval_run_writes_outputs_failures_and_skips_into_the_copy(tmp_path: Path) -> None:
+    """The repository's conftest.py under a real `pytest --nbval-lax` run of a scratch course."""
+    (tmp_path / "conftest.py").write_text((REPO / "conftest.py").read_text())
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    cells = [
+        _md("# Scratch"),
+        _code("print('hello from the run')"),
+        _code("from IPython.display import display, HTML\ndisplay(HTML('<b>shown</b>'))\n21 * 2"),
+        _code("# NBVAL_SKIP\nprint('skipped')"),
+        _code("raise ValueError('planted')"),
+        _code("print('after the failure')"),
+    ]
+    _fixture_notebook(tmp_path / "notebooks", "00_scratch", cells)
+    exe = tmp_path / "exe"
+    env = {**os.environ, SAVE_EXECUTED_ENV: str(exe)}
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            "-q",
+            "notebooks/00_scratch.ipynb",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 1, res.stdout[-3000:]  # the planted failure fails the run
+    nb = json.loads((exe / "notebooks" / "00_scratch.ipynb").read_text())
+    record = nb["metadata"][EXECUTED_KEY]
+    assert record["failed"] == [3] and record["skipped"] == [2] and record["run"] == [0, 1, 2, 3, 4]
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code[0]["outputs"] == [{"output_type": "stream", "name": "stdout", "text": "hello from the run\n"}]
+    kinds = [o["output_type"] for o in code[1]["outputs"]]
+    assert kinds == ["display_data", "execute_result"] and code[1]["outputs"][1]["data"]["text/plain"] == "42"
+    assert code[2]["outputs"] == [] and code[3]["outputs"][0]["ename"] == "ValueError"
+    assert code[4]["outputs"][0]["text"] == "after the failure\n"
+    with pytest.raises(ExecutedNotebookError, match="code cells 3 raised"):
+        load_executed(tmp_path / "notebooks" / "00_scratch.ipynb", exe)
