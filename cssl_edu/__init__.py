@@ -9,9 +9,12 @@ Sub-packages:
 - :mod:`cssl_edu.methods` - SimCLR and friends, each a module with a ``forward`` returning a loss
 - :mod:`cssl_edu.train` - a plain-PyTorch trainer with atomic checkpoints and exact resume
 - :mod:`cssl_edu.eval` - kNN, linear probes, alignment/uniformity, collapse checks
+- :mod:`cssl_edu.analysis` - what an encoder learned; :func:`cssl_edu.diagnose` (``cssl-edu doctor``)
+  tells whether a run is learning, collapsed or diverged
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 try:  # the version is written once, in pyproject.toml; an installed package carries it in its metadata
     __version__ = version("cssl-edu")
@@ -19,3 +22,12 @@ except PackageNotFoundError:  # a source tree on sys.path without being installe
     __version__ = "0+unknown"
 
 del PackageNotFoundError, version
+
+
+def __getattr__(name: str) -> Any:
+    """``cssl_edu.diagnose``, imported on first use (``import cssl_edu`` stays free of torch)."""
+    if name == "diagnose":
+        from cssl_edu.analysis.doctor import diagnose
+
+        return diagnose
+    raise AttributeError(f"module 'cssl_edu' has no attribute {name!r}")

@@ -4,6 +4,7 @@ cssl-edu demo                                   # SimCLR on built-in Shapes, CPU
 cssl-edu train --method simclr --dataset cifar10 --download --epochs 200
 cssl-edu train --config my_run.yaml --resume
 cssl-edu eval runs/simclr-cifar10/last.pt
+cssl-edu doctor runs/simclr-cifar10             # is it learning, collapsed or diverged? (exit 0/1/2)
 cssl-edu course list                            # the lessons, with titles and time estimates
 cssl-edu course copy my-course --exercises      # the course out of the installed package
 cssl-edu lab                                    # copy the course to ./cssl-edu-course, open it in JupyterLab
@@ -247,6 +248,14 @@ def _parse_fractions(text: str) -> tuple[float, ...]:
     return fractions
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from cssl_edu.analysis.doctor import diagnose
+
+    d = diagnose(args.run, device=args.device)
+    print(json.dumps(d.to_dict(), indent=2) if args.json else d.describe())
+    return d.exit_code
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from cssl_edu.demo import run_demo
 
@@ -328,6 +337,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-root", default="data", help="dataset folder, or the .npz file for --dataset npz")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "doctor",
+        help="diagnose a run: healthy, not learning yet, collapsed or diverged (exit 0, 1; 2 if unreadable)",
+        description="Reads a run (its checkpoint, config and metrics) or a zoo entry and measures, on a small "
+        "held-out batch in eval mode: the loss against its chance value, collapse (std ratio, effective rank, "
+        "uniformity), kNN against the same architecture at random init, and the temperature and learning "
+        "rate. Prints each finding with its numbers, likely cause and fix. Exit code 0 healthy, 1 a problem "
+        "found, 2 the run cannot be read.",
+    )
+    p.add_argument(
+        "run",
+        help="a run folder (--out-dir of `cssl-edu train`), a checkpoint, a zoo NAME.pt or a zoo entry name",
+    )
+    p.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+    p.add_argument("--device", default="cpu", help="where to measure: cpu, cuda, cuda:1, …")
+    p.set_defaults(func=cmd_doctor)
 
     _add_course_parser(sub)
     _add_lab_parser(sub)

@@ -666,6 +666,16 @@ _add(
     ),
 )
 _add(
+    "analysis.diagnose",
+    Case(
+        analysis.diagnose,
+        lambda: {"run": "simclr-shapes", "images": _images(8, 32)},
+        ("images",),
+        run=False,
+        bad={"run": (3, "/no/such/run"), "device": ("tpu", 3)},
+    ),
+)
+_add(
     "analysis.augment_kwargs",
     Case(analysis.augment_kwargs, lambda: {"augment": "default"}, bad={"augment": ("nope", 3)}),
 )

@@ -9,6 +9,7 @@
 - :mod:`~cssl_edu.analysis.bias`: the colour-shortcut sweep and object- vs scene-centric data.
 - :mod:`~cssl_edu.analysis.suppression`: feature suppression by an easy shared feature.
 - :mod:`~cssl_edu.analysis.diagnostics`: similarity matrices, PCA and t-SNE, geometry over training.
+- :mod:`~cssl_edu.analysis.doctor`: ``cssl-edu doctor`` — is a run learning, collapsed or diverged?
 - :mod:`~cssl_edu.analysis.tables` and :mod:`~cssl_edu.analysis.plots`: markdown tables and figures.
 """
 
@@ -28,6 +29,7 @@ from cssl_edu.analysis.diagnostics import (
     sort_order,
     tsne,
 )
+from cssl_edu.analysis.doctor import Diagnosis, Finding, diagnose
 from cssl_edu.analysis.invariance import (
     category_invariance,
     firing_invariance,
@@ -69,12 +71,15 @@ __all__ = [
     "BIAS_METHODS",
     "SWEEP_FACTORS",
     "TRANSFORMS",
+    "Diagnosis",
+    "Finding",
     "SharedBitsMethod",
     "TrainedEncoder",
     "apply_transform",
     "augment_kwargs",
     "category_invariance",
     "compare_invariance",
+    "diagnose",
     "embed_2d",
     "embedding_geometry",
     "encode",
