@@ -31,12 +31,23 @@ check_augment(fn)              ``fn(images uint8 (B, 3, H, W)) -> views float (B
 check_sinkhorn(fn)             ``fn(scores (B, K), epsilon, n_iters) -> Q (B, K)``, no gradient
 check_swav_loss(fn)            ``fn(scores (V, B, K), temperature, epsilon, n_iters) -> loss``
 check_prototype_scores(fn)     ``fn(z (B, d), prototypes (K, d)) -> scores (B, K)``
+check_knn_leave_one_out(fn)    ``fn(features (N, D), labels (N,), k, temperature) -> predictions (N,)``
+check_extract_features(fn)     ``fn(encoder, images (N, 3, H, W), batch_size) -> features (N, D)``
+check_select_on_validation(fn) ``fn(val_scores (R, C), test_scores (R, C)) -> (chosen (R,), reported (R,))``
 =============================  =============================================================
+
+The evaluation checks (problem set 14) keep their known bugs in :data:`EVAL_BUGS`.
 """
 
 from cssl_edu.checks._core import CheckFailed
 from cssl_edu.checks.augment import check_augment
 from cssl_edu.checks.bugs import BUGS, Bug, bugs_for
+from cssl_edu.checks.evaluation import (
+    EVAL_BUGS,
+    check_extract_features,
+    check_knn_leave_one_out,
+    check_select_on_validation,
+)
 from cssl_edu.checks.losses import (
     check_alignment,
     check_alignment_uniformity,
@@ -57,13 +68,16 @@ from cssl_edu.checks.swav import check_prototype_scores, check_sinkhorn, check_s
 
 __all__ = [
     "BUGS",
+    "EVAL_BUGS",
     "Bug",
     "CheckFailed",
     "bugs_for",
     "check_alignment",
     "check_alignment_uniformity",
     "check_augment",
+    "check_extract_features",
     "check_info_nce",
+    "check_knn_leave_one_out",
     "check_margin_contrastive",
     "check_mix_hard_negatives",
     "check_moco_queue",
@@ -71,6 +85,7 @@ __all__ = [
     "check_momentum_update",
     "check_nt_xent",
     "check_prototype_scores",
+    "check_select_on_validation",
     "check_sinkhorn",
     "check_supcon",
     "check_swav_loss",
