@@ -182,6 +182,10 @@ class Diagnosis:
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {self.verdict!r}.")
+
     @property
     def exit_code(self) -> int:
         """0 when healthy with no problem flagged, else 1."""
@@ -242,7 +246,6 @@ class _Run:
     step_loss: list[float]
     epochs: list[dict[str, Any]]
     data_stats: dict[str, list[float]]
-    zoo_name: str | None = None
 
 
 def _read_metrics(folder: Path) -> list[dict[str, Any]]:
@@ -283,7 +286,6 @@ def _read_zoo(name: str, root: Path | None) -> _Run:
         step_loss=[],
         epochs=list(meta.get("history", {}).get("epochs", [])),
         data_stats=dict(meta.get("data_stats") or {}),
-        zoo_name=name,
     )
 
 
@@ -467,6 +469,12 @@ def _finite_weights(method: nn.Module) -> tuple[int, int]:
 
 #: the random-init kNN accuracies already measured, by architecture, kNN settings and images
 _RANDOM_KNN: dict[tuple[Any, ...], list[float]] = {}
+
+
+def _channel_stats(images: Tensor) -> dict[str, list[float]]:
+    """Per-channel mean and std in [0, 1] units of uint8 (or [0, 1] float) images (N, 3, H, W)."""
+    x = images.float() / (255.0 if images.dtype == torch.uint8 else 1.0)
+    return {"mean": x.mean(dim=(0, 2, 3)).tolist(), "std": x.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()}
 
 
 def _fingerprint(x: Tensor) -> tuple[Any, ...]:
@@ -657,12 +665,8 @@ def _check_knn(
     findings: list[Finding],
 ) -> tuple[dict[str, Any], Tensor]:
     cfg = run.cfg
-    stats = run.data_stats or {}
-    kw = {
-        "mean": tuple(stats.get("mean", (0.5, 0.5, 0.5))),
-        "std": tuple(stats.get("std", (0.25, 0.25, 0.25))),
-        "image_size": cfg.image_size,
-    }
+    stats = run.data_stats or _channel_stats(test)  # the run's normalisation; else the images' own
+    kw = {"mean": tuple(stats["mean"]), "std": tuple(stats["std"]), "image_size": cfg.image_size}
     backbone = run.method.backbone
     h_test = extract_features(backbone, test, **kw)
     if y_test is None or bank is None or y_bank is None:
@@ -904,7 +908,7 @@ def diagnose(
         )
     elif loss.get("stalled") or knn.get("below_random") or knn.get("not_above_random"):
         if knn.get("below_random"):
-            headline = "its kNN accuracy is below the random-init encoder's: it learned something the labels do not need."
+            headline = "its kNN accuracy is below the random-init encoder's: training made the features worse for the labels."
         elif loss.get("stalled"):
             headline = "the loss has not left its chance value."
         else:
