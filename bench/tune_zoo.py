@@ -13,7 +13,8 @@ With a fifth argument (the CIFAR-10 subset's npz) the run trains on the subset's
 (n = 0: all of it) and scores on its test split, as the CIFAR zoo entries do; random init there
 is 30.0 ± 2.9 %.
 
-Appends one JSON line to ``bench/results/zoo-tuning-cpu.jsonl``. The wall seconds depend on what
+Appends one JSON line to ``cssl_edu/zoo/tuning-cpu.jsonl`` (shipped in the wheel; lessons read
+it with ``cssl_edu.zoo.tuning_runs()``). The wall seconds depend on what
 else the machine ran (the runs recorded there shared 2 cores with several other jobs).
 """
 
@@ -85,7 +86,7 @@ def main(argv: list[str]) -> int:
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(row))
-    out = Path(__file__).parent / "results" / "zoo-tuning-cpu.jsonl"
+    out = Path(__file__).resolve().parents[1] / "cssl_edu" / "zoo" / "tuning-cpu.jsonl"
     with open(out, "a") as f:
         f.write(json.dumps(row) + "\n")
     return 0

@@ -990,6 +990,10 @@ _add(
 _add("zoo.default_root", Case(zoo.default_root, dict))
 _add("zoo.names", Case(zoo.names, dict, bad={"root": (3,)}))
 _add("zoo.table", Case(zoo.table, dict, run=False, bad={"root": (3,)}))
+_add(
+    "zoo.tuning_runs",
+    Case(zoo.tuning_runs, lambda: {"method": "byol"}, bad={"method": (3, "no-such-method")}),
+)
 for _z in ("card", "load", "load_backbone", "stored_weights", "recipe_config"):
     _add(f"zoo.{_z}", Case(getattr(zoo, _z), dict, run=False, bad={"name": (3, "no-such-entry")}))
 _add("zoo.matching_entry", Case(zoo.matching_entry, dict, run=False, bad={"cfg": ("simclr", 3)}))

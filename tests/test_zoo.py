@@ -16,6 +16,7 @@ import torch
 
 from cssl_edu import zoo
 from cssl_edu.cli import main
+from cssl_edu.methods import METHODS
 from cssl_edu.notebook import find_cifar_subset
 from cssl_edu.zoo import build as zb
 from cssl_edu.zoo.recipes import RECIPES, Recipe
@@ -294,3 +295,19 @@ def test_readme_zoo_table_is_the_cards():
     assert zoo.table() in readme, (
         "README's zoo table differs from the cards: paste `cssl-edu zoo list` into it"
     )
+
+
+def test_tuning_runs_ship_with_the_package_and_filter_by_method(tmp_path, monkeypatch):
+    runs = zoo.tuning_runs()
+    assert runs and all(0.0 <= r["knn_acc"] <= 1.0 and r["epochs"] > 0 for r in runs)
+    byol = zoo.tuning_runs("byol")
+    assert byol and all(r["method"] == "byol" for r in byol)
+    assert len(byol) == sum(r["method"] == "byol" for r in runs), "the filter keeps every run of the method"
+    assert {r["method"] for r in runs} <= set(METHODS), "every run names a method the package knows"
+    with pytest.raises(ValueError, match="unknown method 'byl'"):
+        zoo.tuning_runs("byl")
+    broken = tmp_path / "tuning.jsonl"
+    broken.write_text('{"method": "byol", "knn_acc": 0.5}\n[1, 2]\n')
+    monkeypatch.setattr(zoo, "TUNING_RUNS", broken)
+    with pytest.raises(zoo.ZooError, match="line 2: not a tuning run"):
+        zoo.tuning_runs()

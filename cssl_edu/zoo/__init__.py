@@ -38,6 +38,8 @@ from torch import nn
 from cssl_edu.zoo.recipes import RECIPES, Recipe
 
 FORMAT = "cssl-edu-zoo"
+#: the tuning runs that chose the recipes (``bench/tune_zoo.py`` appends to it), shipped in the wheel
+TUNING_RUNS = Path(__file__).resolve().parent / "tuning-cpu.jsonl"
 VERSION = 1
 #: state-dict prefixes not stored (momentum copies of the online networks) → what they copy
 TARGET_COPIES: dict[str, str] = {
@@ -68,6 +70,7 @@ __all__ = [
     "same_recipe",
     "stored_weights",
     "table",
+    "tuning_runs",
 ]
 
 
@@ -95,6 +98,50 @@ def names(root: str | os.PathLike[str] | None = None) -> list[str]:
     if not r.is_dir():
         return []
     return sorted(p.stem for p in r.glob("*.json") if p.with_suffix(".pt").is_file())
+
+
+def tuning_runs(method: str | None = None) -> list[dict[str, Any]]:
+    """The tuning runs behind the zoo's recipes, oldest first (``bench/tune_zoo.py``, cpu profile).
+
+    Each run is one dict, as the script wrote it: ``method``, ``overrides`` (the settings changed
+    from the recipe's starting point, e.g. ``{"batch_size": 128, "method_kwargs": {...}}``),
+    ``n_train`` and ``epochs``, the resulting ``knn_acc`` (fraction in [0, 1]) and ``final_loss``,
+    the wall (and, for later runs, CPU) seconds and an optional ``note``. A lesson that shows how
+    a recipe was chosen reads them from here, so an installed course has them too.
+
+    Args:
+        method: keep only this method's runs (a name from :data:`cssl_edu.methods.METHODS`, such as
+            ``"byol"``); ``None``: every run.
+
+    Raises:
+        ValueError: ``method`` is not a method the package knows.
+        ZooError: the shipped file is missing or a line is not a JSON object.
+    """
+    from cssl_edu.methods import METHODS
+
+    if method is not None and (not isinstance(method, str) or method not in METHODS):
+        raise ValueError(
+            f"unknown method {method!r}; choose one of {', '.join(sorted(METHODS))} (or None for all)."
+        )
+    try:
+        lines = TUNING_RUNS.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise ZooError(
+            f"the zoo's tuning runs {TUNING_RUNS} cannot be read ({e}); reinstall cssl-edu."
+        ) from e
+    runs = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ZooError(f"{TUNING_RUNS}, line {i}: not JSON ({e}).") from e
+        if not isinstance(row, dict) or "method" not in row:
+            raise ZooError(f"{TUNING_RUNS}, line {i}: not a tuning run (a JSON object with a 'method').")
+        if method is None or row["method"] == method:
+            runs.append(row)
+    return runs
 
 
 def _unknown(name: str, root: Path) -> ZooError:
