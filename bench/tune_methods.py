@@ -3,8 +3,10 @@
 This is where the settings of the slow learning tests (``tests/test_methods.py``) and the
 per-method recipes the course notebooks use come from. Every run uses the CPU profile (ConvNet, Shapes
 32 px, batch 256, AdamW) and differs only in the settings swept; the score is the weighted-kNN
-accuracy (k = 50) of the backbone on 1,000 held-out Shapes images, beside the same backbone at
-its random initialisation.
+accuracy (k = 50) of the backbone on a validation split — 10 % of the training images, held out
+from training (``cssl_edu.data.validation_split``) — beside the same backbone at its random
+initialisation. No test split is read: a setting chosen here is scored on test only by the
+tests and cards that use it.
 
     python bench/tune_methods.py --device cuda --n 4096 --epochs 8          # the whole grid
     python bench/tune_methods.py --methods moco byol --device cpu           # a part of it
@@ -29,9 +31,12 @@ from typing import Any
 import torch
 
 from cssl_edu.config import make_config
-from cssl_edu.data import make_shapes
+from cssl_edu.data import make_shapes, validation_split
 from cssl_edu.eval import extract_features, knn_accuracy
 from cssl_edu.train import Trainer
+
+#: the share of the training images held out to score each run (never the test split)
+VAL_FRACTION = 0.1
 
 # Each entry: method -> list of (label, make_config overrides). Small on purpose: one axis at a time.
 GRID: dict[str, list[dict[str, Any]]] = {
@@ -69,21 +74,20 @@ GRID: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def knn_of(backbone: torch.nn.Module, train, test, device: torch.device) -> float:
+def knn_of(backbone: torch.nn.Module, train, val, device: torch.device) -> float:
     kw = {"mean": train.mean, "std": train.std, "device": device}
     f_train = extract_features(backbone, train.images, **kw)
-    f_test = extract_features(backbone, test.images, **kw)
-    return knn_accuracy(f_train, train.labels, f_test, test.labels, k=50)
+    f_val = extract_features(backbone, val.images, **kw)
+    return knn_accuracy(f_train, train.labels, f_val, val.labels, k=50)
 
 
 def run_one(method: str, overrides: dict[str, Any], n: int, epochs: int, device: str, seed: int) -> dict:
-    train = make_shapes(n, seed=seed, split="train")
-    test = make_shapes(1000, seed=seed, split="test")
+    train, val = validation_split(make_shapes(n, seed=seed, split="train"), VAL_FRACTION, seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = make_config(
             "cpu",
             method=method,
-            n_train=n,
+            n_train=len(train),
             epochs=epochs,
             knn_every=0,
             out_dir=tmp,
@@ -91,13 +95,13 @@ def run_one(method: str, overrides: dict[str, Any], n: int, epochs: int, device:
             seed=seed,
             **copy.deepcopy(overrides),
         )
-        tr = Trainer(cfg, train_set=train, bank_set=train, test_set=test, progress=False)
+        tr = Trainer(cfg, train_set=train, bank_set=train, test_set=val, progress=False)
         random_init = copy.deepcopy(tr.method.backbone)
         t0 = time.perf_counter()
         tr.fit()
         seconds = time.perf_counter() - t0
-        trained = knn_of(tr.method.backbone, train, test, tr.device)
-        rand = knn_of(random_init.to(tr.device), train, test, tr.device)
+        trained = knn_of(tr.method.backbone, train, val, tr.device)
+        rand = knn_of(random_init.to(tr.device), train, val, tr.device)
     return {
         "method": method,
         "overrides": overrides,
@@ -106,6 +110,7 @@ def run_one(method: str, overrides: dict[str, Any], n: int, epochs: int, device:
         "gain": round(trained - rand, 4),
         "final_loss": round(tr.history.step_loss[-1], 4),
         "seconds": round(seconds, 1),
+        "scored_on": f"validation: {len(val)} of the {n} training images, held out",
     }
 
 

@@ -12,6 +12,8 @@ import torch
 import torchvision.datasets as tvd
 import torchvision.datasets.cifar as tv_cifar
 import torchvision.datasets.stl10 as tv_stl10
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from cssl_edu.data import (
@@ -19,8 +21,10 @@ from cssl_edu.data import (
     ImageDataset,
     load_dataset,
     load_npz,
+    make_shapes,
     random_subset,
     resize_images,
+    validation_split,
 )
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -305,6 +309,45 @@ def test_resize_and_random_subset_helpers():
     assert len(sub) == 2 and sub.labels.tolist() == sorted(sub.labels.tolist())
     with pytest.raises(ValueError, match="only 3"):
         random_subset(ds, 4)
+
+
+@given(
+    counts=st.lists(st.integers(0, 40), min_size=1, max_size=5),
+    fraction=st.floats(0.05, 0.95),
+    seed=st.integers(0, 10),
+)
+@settings(max_examples=40, deadline=None)
+def test_validation_split_is_stratified_disjoint_and_covers_the_training_split(counts, fraction, seed):
+    labels = torch.cat([torch.full((c,), k) for k, c in enumerate(counts)])[torch.randperm(sum(counts))]
+    if not any(int(c * fraction) for c in counts):
+        return  # too few images to hold any out: the error case, tested below
+    images = (
+        torch.arange(len(labels), dtype=torch.int64).view(-1, 1, 1, 1).expand(-1, 3, 2, 2).to(torch.uint8)
+    )
+    ds = ImageDataset(images.clone(), labels, [str(k) for k in range(len(counts))])
+    ds.factors = {"index": torch.arange(len(labels))}
+    fit, val = validation_split(ds, fraction, seed=seed)
+    got = sorted(fit.factors["index"].tolist() + val.factors["index"].tolist())
+    assert got == list(range(len(labels))), "fit and val are disjoint and cover the split"
+    for k, c in enumerate(counts):  # ⌊n_c · fraction⌋ of each class in val
+        assert int((val.labels == k).sum()) == int(c * fraction), (k, c, fraction)
+    assert fit.factors["index"].tolist() == sorted(fit.factors["index"].tolist()), "the order is kept"
+    again = validation_split(ds, fraction, seed=seed)[1]
+    assert torch.equal(again.factors["index"], val.factors["index"]), "the same split on every call"
+
+
+def test_validation_split_depends_on_the_seed_and_refuses_bad_input():
+    ds = make_shapes(200, seed=0)
+    a, b = validation_split(ds, 0.2, seed=0)[1], validation_split(ds, 0.2, seed=1)[1]
+    assert len(a) == len(b) > 0 and not torch.equal(a.images, b.images)
+    for bad in (0, 1, 1.5, -0.1, "0.1", True):
+        with pytest.raises(ValueError, match="fraction must be a number in"):
+            validation_split(ds, bad)
+    with pytest.raises(ValueError, match="seed must be"):
+        validation_split(ds, 0.1, seed=-1)
+    tiny = ImageDataset(torch.zeros(3, 3, 4, 4, dtype=torch.uint8), torch.tensor([0, 1, 2]), ["a", "b", "c"])
+    with pytest.raises(ValueError, match="too few for a validation share"):
+        validation_split(tiny, 0.1)
 
 
 @pytest.mark.parametrize(

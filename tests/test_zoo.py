@@ -304,6 +304,9 @@ def test_tuning_runs_ship_with_the_package_and_filter_by_method(tmp_path, monkey
     assert byol and all(r["method"] == "byol" for r in byol)
     assert len(byol) == sum(r["method"] == "byol" for r in runs), "the filter keeps every run of the method"
     assert {r["method"] for r in runs} <= set(METHODS), "every run names a method the package knows"
+    assert all(r["scored_on"] == "test" or r["scored_on"].startswith("validation") for r in runs), (
+        "every run says which split scored it"
+    )
     with pytest.raises(ValueError, match="unknown method 'byl'"):
         zoo.tuning_runs("byl")
     broken = tmp_path / "tuning.jsonl"

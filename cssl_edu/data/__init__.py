@@ -23,6 +23,7 @@ from cssl_edu.data.sources import (
     load_npz,
     random_subset,
     resize_images,
+    validation_split,
 )
 from cssl_edu.data.views import DeviceLoader, MultiViewDataset
 
@@ -48,4 +49,5 @@ __all__ = [
     "resize_images",
     "sample_shape_factors",
     "split_generator",
+    "validation_split",
 ]

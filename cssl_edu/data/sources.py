@@ -28,6 +28,7 @@ to get the data.
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -128,6 +129,49 @@ def _no_kwargs(name: str, kw: dict[str, Any], allowed: tuple[str, ...] = ()) -> 
 HOLDOUT_FRACTION = 0.2
 
 
+def _stratified_holdout(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """bool (N,): ⌊n_c · fraction⌋ images of each class c (−1 counts as a class) chosen with ``seed``."""
+    n = len(labels)
+    y = labels.cpu() + 1  # 0 = unlabeled
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=g)
+    order = order[torch.argsort(y[order], stable=True)]  # grouped by class, random within it
+    counts = torch.bincount(y, minlength=1)
+    first = torch.cumsum(counts, 0) - counts
+    rank = torch.empty(n, dtype=torch.int64)
+    rank[order] = torch.arange(n) - first[y[order]]  # position of each image within its class
+    return rank < (counts[y].double() * fraction).floor().long()
+
+
+def validation_split(
+    ds: ImageDataset, fraction: float = 0.1, seed: int = 0
+) -> tuple[ImageDataset, ImageDataset]:
+    """Carve a validation split out of a *training* split: ``(fit, val)``, class-stratified.
+
+    Of each class's n_c images, ⌊n_c · fraction⌋ chosen at random with ``seed`` go to ``val`` and
+    the rest to ``fit``; the two are disjoint, cover ``ds`` and keep its order. Choose every
+    setting (a recipe, an epoch, ``k`` and ``τ`` of a kNN) by its score on ``val`` and train on
+    ``fit``: the test split then stays untouched until the one number you report.
+
+    Raises:
+        ValueError: ``fraction`` is not in (0, 1), or no class has enough images to give ``val`` one.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise ValueError(
+            f"fraction must be a number in (0, 1), the share held out for validation; got {fraction!r}."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
+    is_val = _stratified_holdout(ds.labels, float(fraction), seed)
+    if not bool(is_val.any()):
+        raise ValueError(
+            f"{ds.name or 'the dataset'} has {len(ds)} images: too few for a validation share of {fraction:g} "
+            f"(a class needs ≥ {math.ceil(1 / fraction)} images to give one); raise fraction or add images."
+        )
+    mask = is_val.to(ds.labels.device)
+    return ds.subset(~mask), ds.subset(mask)
+
+
 def holdout_split(ds: ImageDataset, split: str, source: str, seed: int = 0) -> ImageDataset:
     """``split`` of a source that has no named splits: a fixed, class-stratified hold-out.
 
@@ -139,15 +183,7 @@ def holdout_split(ds: ImageDataset, split: str, source: str, seed: int = 0) -> I
     if split == "all":
         return ds
     n = len(ds)
-    y = ds.labels.cpu() + 1  # 0 = unlabeled
-    g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(n, generator=g)
-    order = order[torch.argsort(y[order], stable=True)]  # grouped by class, random within it
-    counts = torch.bincount(y, minlength=1)
-    first = torch.cumsum(counts, 0) - counts
-    rank = torch.empty(n, dtype=torch.int64)
-    rank[order] = torch.arange(n) - first[y[order]]  # position of each image within its class
-    is_test = rank < (counts[y].double() * HOLDOUT_FRACTION).floor().long()
+    is_test = _stratified_holdout(ds.labels, HOLDOUT_FRACTION, seed)
     n_test = int(is_test.sum())
     if split == "test" and n_test == 0:
         raise ValueError(

@@ -105,7 +105,10 @@ def tuning_runs(method: str | None = None) -> list[dict[str, Any]]:
 
     Each run is one dict, as the script wrote it: ``method``, ``overrides`` (the settings changed
     from the recipe's starting point, e.g. ``{"batch_size": 128, "method_kwargs": {...}}``),
-    ``n_train`` and ``epochs``, the resulting ``knn_acc`` (fraction in [0, 1]) and ``final_loss``,
+    ``n_train`` and ``epochs``, the resulting ``knn_acc`` (fraction in [0, 1]), ``scored_on`` (the
+    split that gave ``knn_acc``: ``"test"`` for the runs that chose today's recipes — so their
+    choices carry the optimism of selecting on the test set — and a held-out share of the training
+    images for runs of the current script), ``final_loss``,
     the wall (and, for later runs, CPU) seconds and an optional ``note``. A lesson that shows how
     a recipe was chosen reads them from here, so an installed course has them too.
 
