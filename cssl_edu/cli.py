@@ -662,7 +662,7 @@ def _add_course_parser(sub: Any) -> None:
         "--lessons",
         nargs="*",
         metavar="N",
-        help="only these lessons, by number or file stem (e.g. --lessons 00 01); default: all, or none "
+        help="only these lessons, by id or file stem (e.g. --lessons 00 01 06b); default: all, or none "
         "when --problem-sets is given",
     )
     p.add_argument(

@@ -2,7 +2,8 @@
 
 The course has three folders of notebooks:
 
-- ``notebooks/`` — the lessons, ``00_welcome.ipynb`` … ``12_beyond_images.ipynb``;
+- ``notebooks/`` — the lessons, ``00_welcome.ipynb`` … ``14_measuring_honestly.ipynb``; a lesson in two
+  parts has a second file with a letter after its number (``06b_…`` after ``06_…``);
 - ``solutions/`` — problem sets with their solutions (run under nbval like the lessons);
 - ``exercises/`` — generated from ``solutions/`` by :func:`make_exercises`; never edit by hand.
 

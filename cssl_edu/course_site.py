@@ -124,7 +124,7 @@ def _select(folder: Path, wanted: Sequence[str] | None) -> list[Path]:
     unknown = [w for w in wanted if not any(p.stem == w or p.stem.startswith(f"{w}_") for p in found)]
     if unknown:
         raise SiteBuildError(
-            f"no notebook in {folder} matches {', '.join(unknown)} (give a number such as 01, or a file stem)."
+            f"no notebook in {folder} matches {', '.join(unknown)} (give an id such as 01 or 06b, or a file stem)."
         )
     return chosen
 
@@ -428,7 +428,8 @@ def build_site(
     Args:
         out_dir: the folder to write (created; its parent must exist). An earlier site there is
             replaced.
-        lessons: lesson numbers or stems to include (``["00", "01"]``); ``None``: all of them,
+        lessons: lesson ids or stems to include (``["00", "01", "06b"]``; an id is the part of the
+            file name before its first ``_``, so ``"06"`` is ``06_…``, not ``06b_…``); ``None``: all,
             ``[]``: none. A partial build links the left-out notebooks to the published site.
         problem_sets: the same for the problem sets (their exercise and solution pages).
         source: the folder holding ``notebooks/``, ``exercises/``, ``solutions/`` (default:

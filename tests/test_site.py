@@ -25,6 +25,7 @@ from cssl_edu.course_site import (
     SITE_MARKER,
     SiteBuildError,
     _retarget_links,
+    _select,
     build_site,
     escape_bars,
     missing_site_packages,
@@ -177,6 +178,17 @@ def test_unknown_lesson_number_is_an_error(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr("cssl_edu.course_site.missing_site_packages", lambda: [])
     with pytest.raises(SiteBuildError, match=r"no notebook .* matches 99"):
         build_site(tmp_path / "site", lessons=["99"], problem_sets=[], source=REPO)
+
+
+def test_a_lesson_id_selects_that_lesson_and_not_its_later_part(tmp_path: Path) -> None:
+    for name in ("06_moco_a", "06b_moco_b", "07_c"):
+        _lesson(tmp_path, name)
+    folder = tmp_path / "notebooks"
+    assert [p.stem for p in _select(folder, ["06"])] == ["06_moco_a"]
+    assert [p.stem for p in _select(folder, ["06b"])] == ["06b_moco_b"]
+    assert [p.stem for p in _select(folder, ["06", "06b", "07_c"])] == ["06_moco_a", "06b_moco_b", "07_c"]
+    with pytest.raises(SiteBuildError, match="matches 06c"):
+        _select(folder, ["06c"])
 
 
 # --------------------------------------------------------------------------- lesson headers
