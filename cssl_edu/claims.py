@@ -10,7 +10,7 @@ so a notebook under ``pytest --nbval-lax`` fails instead of teaching something f
 
     claim(loss_hot > loss_cold, "a lower temperature gives a larger loss on the same batch",
           evidence=f"τ=0.05: {loss_hot:.2f}, τ=0.5: {loss_cold:.2f}")
-    claim_beyond_noise(knn_trained, knn_random_seeds, "the converged encoder beats random init")
+    claim_beyond_noise(knn_trained, knn_random_seeds, "the trained encoder beats random init")
     claim_within_noise(acc_moco_seeds, acc_mochi_seeds, "MoCo and MoCHi are within noise on kNN")
 
 The noise-aware forms take the spread that the cell measured:

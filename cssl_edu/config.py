@@ -110,6 +110,7 @@ class TrainConfig:
     compile: bool = False
     sync_bn: bool = False
     seed: int = 0
+    data_seed: int | None = None
     device: str = "auto"
     knn_k: int = 200
     knn_temperature: float = 0.1
@@ -196,6 +197,10 @@ class TrainConfig:
             v = getattr(self, name)
             need(is_int(v) and v >= 1, f"{name} must be an int ≥ 1, got {v!r}")
         need(is_int(self.seed) and self.seed >= 0, f"seed must be an int ≥ 0, got {self.seed!r}")
+        need(
+            self.data_seed is None or (is_int(self.data_seed) and self.data_seed >= 0),
+            f"data_seed must be an int ≥ 0 or None (None: the same as seed), got {self.data_seed!r}",
+        )
         for name in ("method_kwargs", "augment_kwargs"):
             v = getattr(self, name)
             need(isinstance(v, dict), f"{name} must be a mapping of option: value (a JSON object), got {v!r}")
@@ -210,6 +215,11 @@ class TrainConfig:
         return {"lars": 0.3, "sgd": 0.06, "adamw": 1e-3}[self.optimizer] * (
             self.batch_size / 256 if self.optimizer != "adamw" else 1.0
         )
+
+    @property
+    def dataset_seed(self) -> int:
+        """The seed of the data (Shapes generation, random subsets): ``data_seed``, else ``seed``."""
+        return self.seed if self.data_seed is None else self.data_seed
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

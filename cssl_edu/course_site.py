@@ -250,7 +250,7 @@ def _index_md(staged: dict[str, list[Path]], *, api: bool = True) -> str:
     lines += [
         "## Reference",
         "",
-        "- [The zoo](zoo.md): one converged encoder per method, with its card's accuracy.",
+        "- [The zoo](zoo.md): one encoder per method, trained to a fixed CPU budget, with its card's accuracy and training-seed spread.",
     ]
     if api:
         lines.append("- [API reference](api.md): the `cssl_edu` package, from its docstrings.")
@@ -272,11 +272,11 @@ def _zoo_md() -> str:
         [
             "# The zoo",
             "",
-            "One converged `cpu`-profile encoder per method the course teaches (ConvNet, 32 px), trained "
-            "by the package's own trainer with `cssl-edu zoo build NAME`. Each row comes from the entry's "
+            "One `cpu`-profile encoder per method the course teaches (ConvNet, 32 px), trained to a fixed "
+            "CPU budget (not to convergence) by the package's own trainer with `cssl-edu zoo build NAME`. Each row comes from the entry's "
             "card (`cssl-edu zoo show NAME`): weighted kNN (k = 200) and linear-probe accuracy of the "
             "frozen encoder on the test split, beside the same architecture at random initialisation "
-            "(3 seeds). Load one with `cssl_edu.zoo.load_backbone(NAME)`.",
+            "(3 seeds); entries the lessons compare also give mean ± sd over 3 training seeds. Load one with `cssl_edu.zoo.load_backbone(NAME)`.",
             "",
             zoo.table(),
             "",

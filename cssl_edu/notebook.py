@@ -22,7 +22,7 @@ first drawing wherever no widget front end runs (nbval, ``cssl-edu course html``
 A sentence that states a measured result is checked by the run that measures it (see
 :mod:`cssl_edu.claims`, re-exported here)::
 
-    claim_beyond_noise(acc_trained, acc_random_seeds, "the converged encoder beats random init")
+    claim_beyond_noise(acc_trained, acc_random_seeds, "the trained encoder beats random init")
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def pretrained(
 
     1. the :mod:`cssl_edu.zoo` entry trained with the same settings (in the ``cpu`` profile;
        ``name`` alone, without overrides, picks the zoo recipe of that name, e.g.
-       ``pretrained("moco-shapes")``) — converged encoders built by ``cssl-edu zoo build``;
+       ``pretrained("moco-shapes")``) — encoders trained to a fixed CPU budget by ``cssl-edu zoo build``;
     2. ``checkpoint_dir()/<name>-<profile>/last.pt`` if it holds a finished run with the same
        settings;
     3. otherwise trains with ``make_config(profile, **overrides)`` (which saves there).

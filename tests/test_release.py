@@ -353,7 +353,10 @@ def test_readme_wheel_line_then_twine_check_and_the_wheel_in_a_fresh_venv(
         names = _names_in(archive)
         for w in zoo_weights:
             assert any(n.endswith(f"cssl_edu/zoo/weights/{w}") for n in names), (archive.name, w)
-        assert any(n.endswith("cssl_edu/zoo/tuning-cpu.jsonl") for n in names), "tables lessons read ship too"
+        for table in ("tuning-cpu.jsonl", "equal-budget-cpu.jsonl"):
+            assert any(n.endswith(f"cssl_edu/zoo/{table}") for n in names), (
+                f"{table}: tables lessons read ship too"
+            )
         for kind in ("notebooks", "exercises", "solutions"):
             for nb in (REPO / kind).glob("*.ipynb"):
                 assert f"{course_prefix}{kind}/{nb.name}" in names, (archive.name, kind, nb.name)

@@ -220,6 +220,120 @@ def test_cli_lists_and_shows_entries(tiny_zoo, capsys):
     assert shown["method"] == "moco" and "history" not in shown
 
 
+def _copy_zoo(root: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for f in root.iterdir():
+        (dest / f.name).write_bytes(f.read_bytes())
+    return dest
+
+
+def test_seed_run_changes_only_the_training_seed(tiny_zoo, tiny_recipes, tmp_path):
+    root, _, _ = tiny_zoo
+    shipped = zoo.card("tiny-byol", root)
+    # seed 0 retrained through seed_run reproduces the shipped entry exactly: same images, same
+    # initialisation, batch order and augmentations
+    again = zb.seed_run("tiny-byol", 0, runs_dir=str(tmp_path / "runs"), progress=False)
+    assert again["knn_acc"] == pytest.approx(shipped["knn_acc"], abs=1e-9)
+    assert again["final_loss"] == pytest.approx(shipped["final_loss"], abs=1e-6)
+    other = zb.seed_run("tiny-byol", 1, runs_dir=str(tmp_path / "runs"), progress=False)
+    assert other["steps"] == shipped["steps"] and other["final_loss"] != shipped["final_loss"]
+    cfg = json.loads(next((tmp_path / "runs").glob("tiny-byol-seed1-*/config.json")).read_text())
+    assert cfg["seed"] == 1 and cfg["data_seed"] == 0, "a seed run trains on the shipped entry's images"
+    with pytest.raises(ValueError, match="seed must be an int"):
+        zb.seed_run("tiny-byol", -1)
+
+
+def test_add_seed_runs_writes_the_spread_and_resumes(tiny_zoo, tiny_recipes, tmp_path, monkeypatch):
+    root = _copy_zoo(tiny_zoo[0], tmp_path / "zoo")
+    runs = str(tmp_path / "runs")
+    real = zb.seed_run
+
+    def stop_at_2(name, seed, **kw):
+        if seed == 2:
+            raise KeyboardInterrupt  # the machine went away after seed 1
+        return real(name, seed, **kw)
+
+    monkeypatch.setattr(zb, "seed_run", stop_at_2)
+    with pytest.raises(KeyboardInterrupt):
+        zb.add_seed_runs("tiny-moco", root, 3, runs_dir=runs, progress=False, log=lambda *_: None)
+    c = zoo.card("tiny-moco", root)
+    assert [r["seed"] for r in c["seed_runs"]] == [0, 1], "each finished seed is on the card at once"
+
+    trained: list[int] = []
+    monkeypatch.setattr(
+        zb, "seed_run", lambda name, seed, **kw: trained.append(seed) or real(name, seed, **kw)
+    )
+    c = zb.add_seed_runs("tiny-moco", root, 3, runs_dir=runs, progress=False, log=lambda *_: None)
+    assert trained == [2], "a second call trains only the missing seed"
+    assert c == zoo.card("tiny-moco", root)
+    assert [r["seed"] for r in c["seed_runs"]] == [0, 1, 2] and c["shipped_seed"] == 0 and c["n_seeds"] == 3
+    run0 = c["seed_runs"][0]
+    assert (run0["knn_acc"], run0["linear_probe_acc"]) == (c["knn_acc"], c["linear_probe_acc"])
+    knn = [r["knn_acc"] for r in c["seed_runs"]]
+    assert c["knn_acc_mean"] == pytest.approx(sum(knn) / 3)
+    assert c["knn_acc_sd"] == pytest.approx(float(torch.tensor(knn, dtype=torch.float64).std()))
+    assert c["weights_sha256"] == zoo.card("tiny-moco", tiny_zoo[0])["weights_sha256"], "weights untouched"
+    zoo.load_backbone("tiny-moco", root)  # the card still matches its weights
+
+    # what lessons read: the per-seed values, and the budget beside the spread
+    assert zoo.seed_values("tiny-moco", root=root) == knn
+    assert zoo.seed_values("tiny-moco", "linear_probe_acc", root) == [
+        r["linear_probe_acc"] for r in c["seed_runs"]
+    ]
+    with pytest.raises(ValueError, match="metric must be"):
+        zoo.seed_values("tiny-moco", "acc", root)
+    with pytest.raises(zoo.ZooError, match=r"no training-seed runs .*--seeds 3"):
+        zoo.seed_values("tiny-byol", root=root)
+    moco_row, byol_row = zoo.budget_rows(["tiny-moco", "tiny-byol"], root)
+    assert (moco_row["steps"], moco_row["batch"], moco_row["τ"]) == (
+        c["steps"],
+        64,
+        c["config"]["temperature"],
+    )
+    assert byol_row["τ"] == "—" and byol_row["kNN over seeds"] == "one seed"
+    sd = 100 * c["knn_acc_sd"]
+    assert moco_row["kNN over seeds"] == f"{100 * c['knn_acc_mean']:.1f} ± {sd:.1f} % (3)"
+    assert f"{100 * c['knn_acc_mean']:.1f} ± {sd:.1f} % / " in zoo.table(root)
+
+    # a rebuilt entry (changed recipe) starts a fresh card: old seed runs never describe new weights
+    assert "seed_runs" not in zb.build_entry("tiny-moco", root, runs_dir=runs, progress=False)
+
+
+def test_seed_runs_refuse_what_cannot_give_a_spread(tiny_zoo, tiny_recipes, tmp_path):
+    root = tiny_zoo[0]
+    with pytest.raises(ValueError, match="seeds must be an int ≥ 2"):
+        zb.add_seed_runs("tiny-byol", root, 1)
+    with pytest.raises(ValueError, match="at least 2 seed runs"):
+        zb.seed_summary([{"seed": 0, "knn_acc": 0.5, "linear_probe_acc": 0.5}])
+    with pytest.raises(ValueError, match="repeat a seed"):
+        zb.seed_summary([{"seed": 0, "knn_acc": 0.5, "linear_probe_acc": 0.5}] * 2)
+    with pytest.raises(ValueError, match=r"accuracies in \[0, 1\]"):
+        zb.seed_summary(
+            [
+                {"seed": 0, "knn_acc": 0.5, "linear_probe_acc": 0.5},
+                {"seed": 1, "knn_acc": float("nan"), "linear_probe_acc": 0.5},
+            ]
+        )
+    tiny_recipes["tiny-byol"] = Recipe("tiny-byol", "byol", "shapes", {**TINY, "temperature": 0.3}, "changed")
+    with pytest.raises(ValueError, match="older recipe; rebuild it"):
+        zb.add_seed_runs("tiny-byol", root, 3)
+    assert main(["zoo", "build", "tiny-moco", "--out", str(tmp_path), "--seeds", "0"]) == 2
+
+
+def test_data_seed_fixes_the_images_while_seed_varies():
+    from cssl_edu.config import make_config
+    from cssl_edu.train import load_splits
+
+    small = {"dataset": "shapes", "n_train": 64, "n_test": 32, "knn_bank_size": None}
+    a = load_splits(make_config(profile="cpu", seed=0, **small))
+    b = load_splits(make_config(profile="cpu", seed=5, data_seed=0, **small))
+    c = load_splits(make_config(profile="cpu", seed=5, **small))
+    assert torch.equal(a[0].images, b[0].images) and torch.equal(a[2].images, b[2].images)
+    assert not torch.equal(a[0].images, c[0].images), "without data_seed, seed also picks the images"
+    with pytest.raises(ValueError, match="data_seed must be an int ≥ 0 or None"):
+        make_config(profile="cpu", data_seed=-1)
+
+
 # ---------------------------------------------------------------------------- the shipped zoo
 
 
@@ -237,6 +351,7 @@ def test_shipped_card_matches_todays_recipe(name):
         f"the recipe of {name} changed since its entry was built; rebuild it with `cssl-edu zoo build {name}`"
     )
     assert c["command"].startswith(f"cssl-edu zoo build {name}")
+    assert c["description"] == RECIPES[name].description, "the card describes its entry as the recipe does"
     # the budget is 15 minutes of this 2-core CPU per entry: at most 2 × 15 CPU-minutes of training
     # (wall-clock time depends on what else the shared machine ran; the card records both)
     assert c["train_cpu_seconds"] is not None, (
@@ -260,6 +375,34 @@ def test_shipped_entry_reproduces_its_card_and_clears_its_floor(name):
             assert below, f"{name} now clears its floor: take it off BELOW_FLOOR"
             pytest.xfail(BELOW_FLOOR[name])
         assert not below, f"{name} is below its floor"
+
+
+@pytest.mark.parametrize("name", [n for n in RECIPES if RECIPES[n].seeds > 1])
+def test_compared_entries_report_their_training_seed_spread(name):
+    c = _shipped(name)
+    runs = c.get("seed_runs", [])
+    need = RECIPES[name].seeds
+    assert len(runs) >= need, (
+        f"{name}'s card has {len(runs)} training-seed runs, its recipe asks for {need}: "
+        f"`cssl-edu zoo build {name} --seeds {need}`"
+    )
+    seeds = [r["seed"] for r in runs]
+    assert seeds == sorted(set(seeds)) and c["shipped_seed"] == c["config"]["seed"] in seeds
+    shipped = runs[seeds.index(c["shipped_seed"])]
+    assert (shipped["knn_acc"], shipped["linear_probe_acc"]) == (c["knn_acc"], c["linear_probe_acc"]), (
+        "the shipped seed's run is the card's own evaluation"
+    )
+    assert c["n_seeds"] == len(runs)
+    for key in ("knn_acc", "linear_probe_acc"):
+        vals = torch.tensor([r[key] for r in runs], dtype=torch.float64)
+        assert all(0.0 <= v <= 1.0 for v in vals.tolist())
+        assert c[f"{key}_mean"] == pytest.approx(vals.mean().item(), abs=1e-12)
+        assert c[f"{key}_sd"] == pytest.approx(vals.std().item(), abs=1e-12)
+    for r in runs:  # every seed had the shipped entry's budget
+        assert r["steps"] == c["steps"]
+        assert r["train_cpu_seconds"] is None or r["train_cpu_seconds"] <= 30 * 60, (
+            f"seed {r['seed']} of {name} took over 30 CPU-minutes"
+        )
 
 
 def test_shipped_zoo_fits_its_size_budget():

@@ -55,7 +55,7 @@ A head counts as collapsing when its std ratio is below :data:`MIN_STD_RATIO` or
 uniformity above :data:`MAX_UNIFORMITY` (*complete* collapse under way), or its effective rank
 is below :data:`MIN_EFFECTIVE_RANK`; an effective rank below :data:`THIN_RANK_SHARE` of d
 with the outputs otherwise spread is reported as *dimensional* collapse, a warning only (the
-converged SimSiam and BYOL of the zoo show it and learn well).
+SimSiam and BYOL of the zoo show it and learn well).
 
 The verdict, first that applies: **diverged** (non-finite weights, outputs or losses, or the
 loss ended above its chance value), **collapsed** (complete collapse of a head's output, or

@@ -159,13 +159,13 @@ def load_splits(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset, ImageData
         "root": cfg.data_root,
         "download": cfg.download,
         "image_size": cfg.image_size,
-        "seed": cfg.seed,
+        "seed": cfg.dataset_seed,
     }
     train_split = "train+unlabeled" if cfg.dataset == "stl10" else "train"
     train = load_dataset(cfg.dataset, split=train_split, n=cfg.n_train, **kw)
     bank = load_dataset(cfg.dataset, split="train", n=cfg.n_train, **kw) if cfg.dataset == "stl10" else train
     if cfg.knn_bank_size is not None and len(bank) > cfg.knn_bank_size:
-        g = torch.Generator().manual_seed(cfg.seed)
+        g = torch.Generator().manual_seed(cfg.dataset_seed)
         bank = bank.subset(torch.randperm(len(bank), generator=g)[: cfg.knn_bank_size])
     test = load_dataset(cfg.dataset, split="test", n=cfg.n_test, **kw)
     check_class_coverage(bank, test)
@@ -363,6 +363,13 @@ class Trainer:
             for k in RESUME_KEYS
             if _plain(theirs.get(k)) != _plain(getattr(self.cfg, k))
         ]
+        # the data's seed: ``data_seed`` when set, else ``seed`` (checkpoints from before the
+        # field existed have no ``data_seed``, which means the same)
+        their_data_seed = (
+            theirs.get("data_seed") if theirs.get("data_seed") is not None else theirs.get("seed")
+        )
+        if their_data_seed != self.cfg.dataset_seed:
+            diffs.append(f"data seed: checkpoint {their_data_seed!r} vs now {self.cfg.dataset_seed!r}")
         if diffs:
             raise CheckpointError(
                 f"cannot resume from {path}: the run's settings differ ({'; '.join(diffs)})."

@@ -1,4 +1,4 @@
-"""A zoo of converged ``cpu``-profile encoders, one per method the course teaches.
+"""A zoo of ``cpu``-profile encoders, one per method the course teaches, each trained to a fixed CPU budget.
 
 Every entry was trained by ``cssl-edu zoo build NAME`` with the package's own trainer on the
 recipe in :mod:`cssl_edu.zoo.recipes`, and ships in the wheel as two files beside this
@@ -6,7 +6,11 @@ module: ``weights/NAME.pt`` (half-precision tensors, loaded with ``weights_only=
 restored to float32) and ``weights/NAME.json``, the entry's *card*: the method, data,
 architecture, full training config, epochs, steps, training time and machine, torch version,
 git commit, the exact command that rebuilds it, and its kNN and linear-probe accuracy beside
-the random-init baseline (mean ± sd over 3 seeds). Nothing in a card is typed by hand.
+the random-init baseline (mean ± sd over 3 seeds). Entries that lessons compare also carry
+``seed_runs``: the same recipe trained with other training seeds on the same images, with the
+mean ± sd of both accuracies (:func:`seed_values`, :func:`budget_rows`); the weights are seed 0.
+The budget (steps, CPU-minutes), not convergence, decides where an entry stops: a longer run may
+still gain. Nothing in a card is typed by hand.
 
     >>> from cssl_edu import zoo
     >>> zoo.names()[:2]  # doctest: +SKIP
@@ -40,6 +44,8 @@ from cssl_edu.zoo.recipes import RECIPES, Recipe
 FORMAT = "cssl-edu-zoo"
 #: the tuning runs that chose the recipes (``bench/tune_zoo.py`` appends to it), shipped in the wheel
 TUNING_RUNS = Path(__file__).resolve().parent / "tuning-cpu.jsonl"
+#: SimCLR, MoCo, BYOL, SimSiam and SwAV at one budget over 3 seeds (``bench/equal_budget.py``), shipped in the wheel
+EQUAL_BUDGET_RUNS = Path(__file__).resolve().parent / "equal-budget-cpu.jsonl"
 VERSION = 1
 #: state-dict prefixes not stored (momentum copies of the online networks) → what they copy
 TARGET_COPIES: dict[str, str] = {
@@ -59,8 +65,10 @@ __all__ = [
     "RECIPES",
     "Recipe",
     "ZooError",
+    "budget_rows",
     "card",
     "default_root",
+    "equal_budget_runs",
     "load",
     "load_backbone",
     "matching_entry",
@@ -68,6 +76,7 @@ __all__ = [
     "recipe_config",
     "restore_state",
     "same_recipe",
+    "seed_values",
     "stored_weights",
     "table",
     "tuning_runs",
@@ -126,12 +135,15 @@ def tuning_runs(method: str | None = None) -> list[dict[str, Any]]:
         raise ValueError(
             f"unknown method {method!r}; choose one of {', '.join(sorted(METHODS))} (or None for all)."
         )
+    return [r for r in _read_runs(TUNING_RUNS, "tuning run") if method is None or r["method"] == method]
+
+
+def _read_runs(path: Path, what: str) -> list[dict[str, Any]]:
+    """The JSON objects, one per line, of a shipped runs file (each must have a ``method``)."""
     try:
-        lines = TUNING_RUNS.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as e:
-        raise ZooError(
-            f"the zoo's tuning runs {TUNING_RUNS} cannot be read ({e}); reinstall cssl-edu."
-        ) from e
+        raise ZooError(f"the zoo's {what}s {path} cannot be read ({e}); reinstall cssl-edu.") from e
     runs = []
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -139,12 +151,29 @@ def tuning_runs(method: str | None = None) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ZooError(f"{TUNING_RUNS}, line {i}: not JSON ({e}).") from e
+            raise ZooError(f"{path}, line {i}: not JSON ({e}).") from e
         if not isinstance(row, dict) or "method" not in row:
-            raise ZooError(f"{TUNING_RUNS}, line {i}: not a tuning run (a JSON object with a 'method').")
-        if method is None or row["method"] == method:
-            runs.append(row)
+            raise ZooError(f"{path}, line {i}: not a {what} (a JSON object with a 'method').")
+        runs.append(row)
     return runs
+
+
+def equal_budget_runs() -> list[dict[str, Any]]:
+    """The equal-budget runs (``bench/equal_budget.py``): five methods, one budget, three training seeds.
+
+    SimCLR, MoCo, BYOL, SimSiam and SwAV each trained for the same optimiser steps of the same
+    batch size on the same 8,192 Shapes images, with the same augmentations, optimiser and
+    ConvNet — only the settings that define each method (τ, queue, target momentum, prototypes)
+    are its zoo recipe's. One dict per run: ``method`` (the label, e.g. ``"SimCLR"``),
+    ``recipe``, ``seed``, ``steps``, ``batch_size``, ``temperature`` (None without one),
+    ``knn_acc`` and ``linear_probe_acc`` (fractions, the card's evaluation), ``final_loss``,
+    ``train_seconds``, ``train_cpu_seconds``. Unlike the zoo's cards, these runs can rank the
+    methods: their budgets are equal and their spread over training seeds is measured.
+
+    Raises:
+        ZooError: the shipped file is missing or a line is not a JSON object.
+    """
+    return _read_runs(EQUAL_BUDGET_RUNS, "equal-budget run")
 
 
 def _unknown(name: str, root: Path) -> ZooError:
@@ -362,12 +391,84 @@ def load(name: str, root: str | os.PathLike[str] | None = None) -> nn.Module:
     return method.eval()
 
 
+#: methods whose loss has a temperature τ (BYOL, SimSiam and the supervised baseline have none)
+TEMPERATURE_METHODS = frozenset({"simclr", "moco", "mochi", "membank", "pirl", "swav", "supcon"})
+
+
+def seed_values(
+    name: str, metric: str = "knn_acc", root: str | os.PathLike[str] | None = None
+) -> list[float]:
+    """``metric`` (``"knn_acc"`` or ``"linear_probe_acc"``) of every training-seed run on ``name``'s card.
+
+    One value per training seed (:func:`cssl_edu.zoo.build.add_seed_runs`: same recipe, same
+    images, another initialisation, batch order and augmentations), in seed order — what
+    :func:`cssl_edu.claims.compare` needs to tell two entries apart beyond the training noise.
+
+    Raises:
+        ValueError: ``metric`` is not one of the two.
+        ZooError: the card has no seed runs (build them with ``cssl-edu zoo build NAME --seeds 3``).
+    """
+    if metric not in ("knn_acc", "linear_probe_acc"):
+        raise ValueError(f"metric must be 'knn_acc' or 'linear_probe_acc', got {metric!r}.")
+    c = card(name, root)
+    runs = c.get("seed_runs") or []
+    if len(runs) < 2:
+        raise ZooError(
+            f"zoo entry {name} has {len(runs) or 'no'} training-seed run{'s' if len(runs) != 1 else ''} on its "
+            f"card, so it has no training-seed spread; add them with `cssl-edu zoo build {name} --seeds 3`."
+        )
+    return [float(r[metric]) for r in runs]
+
+
+def _pm(c: dict[str, Any], key: str) -> str:
+    if "seed_runs" not in c:
+        return "one seed"
+    return f"{100 * c[f'{key}_mean']:.1f} ± {100 * c[f'{key}_sd']:.1f} % ({c['n_seeds']})"
+
+
+def budget_rows(names_: list[str], root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """One row per entry: its training budget beside its accuracy over training seeds.
+
+    What every ranking of zoo entries should print next to it (the entries are trained to a
+    fixed CPU budget, not to convergence, and their budgets differ): ``entry``, ``method``,
+    ``steps``, ``batch``, ``τ`` (``"—"`` for methods without one), ``CPU-min`` of training,
+    ``kNN (%)`` and ``probe (%)`` of the shipped weights, and both as mean ± sd over the
+    training seeds with their count (``"one seed"`` when the card has none).
+    """
+    rows = []
+    for name in names_:
+        c = card(name, root)
+        cfg = c["config"]
+        cpu = c.get("train_cpu_seconds")
+        rows.append(
+            {
+                "entry": name,
+                "method": c["method"],
+                "steps": c["steps"],
+                "batch": cfg["batch_size"],
+                "τ": cfg["temperature"] if c["method"] in TEMPERATURE_METHODS else "—",
+                "CPU-min": round(cpu / 60, 1) if cpu else "—",
+                "kNN (%)": round(100 * c["knn_acc"], 1),
+                "probe (%)": round(100 * c["linear_probe_acc"], 1),
+                "kNN over seeds": _pm(c, "knn_acc"),
+                "probe over seeds": _pm(c, "linear_probe_acc"),
+            }
+        )
+    return rows
+
+
 def table(root: str | os.PathLike[str] | None = None) -> str:
-    """The entries as a markdown table (the README's zoo table is this output)."""
+    """The entries as a markdown table (the README's zoo table is this output).
+
+    Every entry is trained to a fixed CPU budget (its steps × batch and CPU-minutes are in the
+    table), not to convergence. kNN and probe are the shipped weights' (training seed 0); the
+    training-seed column gives mean ± sd (sample sd) over the card's seed runs, with their count.
+    """
     lines = [
-        "| entry | method | data | kNN | linear probe | random init: kNN / probe (3 seeds) | floor (kNN) "
+        "| entry | method | data | budget: steps × batch, τ | kNN | linear probe "
+        "| over training seeds: kNN / probe (mean ± sd, n) | random init: kNN / probe (3 seeds) | floor (kNN) "
         "| training: epochs, CPU time (wall time, load) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in names(root):
         c = card(name, root)
@@ -379,9 +480,17 @@ def table(root: str | os.PathLike[str] | None = None) -> str:
             else "CPU time not recorded"
         )
         load = (c.get("machine", {}).get("load_average_at_start") or ["?"])[0]
+        tau = f", τ = {c['config']['temperature']:g}" if c["method"] in TEMPERATURE_METHODS else ""
+        seeds = (
+            f"{100 * c['knn_acc_mean']:.1f} ± {100 * c['knn_acc_sd']:.1f} % / "
+            f"{100 * c['linear_probe_acc_mean']:.1f} ± {100 * c['linear_probe_acc_sd']:.1f} % ({c['n_seeds']})"
+            if "seed_runs" in c
+            else "one seed"
+        )
         lines.append(
-            f"| {name} | {c['method']} | {c['dataset']} | {100 * c['knn_acc']:.1f} % | "
-            f"{100 * c['linear_probe_acc']:.1f} % | {100 * rk['mean']:.1f} ± {100 * rk['sd']:.1f} % / "
+            f"| {name} | {c['method']} | {c['dataset']} | {c['steps']} × {c['config']['batch_size']}{tau} | "
+            f"{100 * c['knn_acc']:.1f} % | {100 * c['linear_probe_acc']:.1f} % | {seeds} | "
+            f"{100 * rk['mean']:.1f} ± {100 * rk['sd']:.1f} % / "
             f"{100 * rp['mean']:.1f} ± {100 * rp['sd']:.1f} % | {floor} | {c['epochs']} epochs, {cpu} "
             f"({c['train_seconds'] / 60:.1f} min wall, load {load}) |"
         )

@@ -254,6 +254,169 @@ def build_entry(
     return entry
 
 
+#: the training seed of the weights each entry ships (its card's ``knn_acc`` is this seed's run)
+SHIPPED_SEED = 0
+
+
+def _run_dir(cfg_dict: dict[str, Any], runs_dir: str, label: str) -> str:
+    digest = hashlib.sha256(json.dumps(comparable_config(cfg_dict), sort_keys=True).encode()).hexdigest()
+    return str(Path(runs_dir) / f"{label}-{digest[:10]}")
+
+
+def seed_run(
+    name: str,
+    seed: int,
+    *,
+    data_root: str | None = None,
+    runs_dir: str = "runs/zoo",
+    progress: bool = True,
+    eval_data: tuple | None = None,
+) -> dict[str, Any]:
+    """Train recipe ``name`` again with training seed ``seed`` on the shipped entry's images; evaluate it.
+
+    Only the *training* randomness changes — initialisation, batch order, augmentations
+    (``TrainConfig.seed``); the images stay those of the shipped entry
+    (``data_seed`` = :data:`SHIPPED_SEED`), and the evaluation is the card's (kNN k = 200,
+    τ = 0.1 and the 100-epoch linear probe on the test split), on the weights rounded to half
+    precision as a shipped entry's are. The weights are not kept.
+
+    Returns ``{"seed", "knn_acc", "linear_probe_acc", "steps", "final_loss", "train_seconds",
+    "train_cpu_seconds"}``.
+    """
+    from cssl_edu.train import Trainer
+
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an int ≥ 0, got {seed!r}.")
+    rec = RECIPES[name] if name in RECIPES else None
+    if rec is None:
+        raise ValueError(f"no zoo recipe {name!r}; recipes: {', '.join(RECIPES)}.")
+    base = recipe_config(name, data_root=data_root).to_dict()
+    base.update(seed=seed, data_seed=SHIPPED_SEED)
+    out_dir = _run_dir(base, runs_dir, f"{name}-seed{seed}")
+    cfg = recipe_config(name, data_root=data_root, out_dir=out_dir)
+    from cssl_edu.config import TrainConfig
+
+    cfg = TrainConfig.from_dict({**cfg.to_dict(), "seed": seed, "data_seed": SHIPPED_SEED})
+    if rec.dataset == "cifar10-subset" and not Path(cfg.data_root).is_file():
+        raise FileNotFoundError(
+            f"zoo entry {name} trains on the CIFAR-10 subset, but {cfg.data_root} does not exist; "
+            "pass --data-root PATH/cifar10-subset.npz."
+        )
+    trainer = Trainer(cfg, progress=progress)
+    fresh = not trainer.last_checkpoint.exists()
+    cpu0 = time.process_time()
+    trainer.fit(resume=True)
+    cpu = time.process_time() - cpu0
+    reloaded = restore_state(
+        _build_method(
+            {
+                "config": cfg.to_dict(),
+                "dataset_size": len(trainer.train_set),
+                "num_classes": max(1, len(trainer.train_set.classes)),
+            }
+        ),
+        stored_state(trainer.method),
+    ).eval()
+    train, test = eval_data if eval_data is not None else eval_splits(cfg)
+    scores = evaluate_backbone(reloaded.backbone, train, test)
+    return {
+        "seed": seed,
+        "knn_acc": scores["knn_acc"],
+        "linear_probe_acc": scores["linear_probe_acc"],
+        "steps": trainer.step,
+        "final_loss": trainer.history.step_loss[-1] if trainer.history.step_loss else None,
+        "train_seconds": round(sum(float(r["seconds"]) for r in trainer.history.epochs), 1),
+        "train_cpu_seconds": round(cpu, 1) if fresh else None,
+    }
+
+
+def seed_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample sd (n − 1) of ``knn_acc`` and ``linear_probe_acc`` over training-seed runs."""
+    if len(runs) < 2:
+        raise ValueError(f"a spread needs at least 2 seed runs, got {len(runs)}.")
+    seeds = [r["seed"] for r in runs]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seed runs repeat a seed: {seeds}.")
+    out: dict[str, Any] = {"n_seeds": len(runs)}
+    for key in ("knn_acc", "linear_probe_acc"):
+        vals = [float(r[key]) for r in runs]
+        if not all(v == v and 0.0 <= v <= 1.0 for v in vals):
+            raise ValueError(f"{key} of the seed runs must be accuracies in [0, 1], got {vals}.")
+        out[f"{key}_mean"] = statistics.mean(vals)
+        out[f"{key}_sd"] = statistics.stdev(vals)
+    return out
+
+
+def _write_card(path: Path, entry: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(entry, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def add_seed_runs(
+    name: str,
+    root: Path,
+    seeds: int = 3,
+    *,
+    data_root: str | None = None,
+    runs_dir: str = "runs/zoo",
+    progress: bool = True,
+    log=print,
+) -> dict[str, Any]:
+    """Give entry ``name`` in ``root`` ``seed_runs`` for training seeds 0 … ``seeds`` − 1; update its card.
+
+    Seed :data:`SHIPPED_SEED` is the shipped weights' own run (the card's ``knn_acc`` and
+    ``linear_probe_acc``); every other seed is trained by :func:`seed_run`. Runs already on the
+    card are kept, so an interrupted call resumes, and the card is rewritten (atomically) after
+    each new run. The card gains ``seed_runs`` (sorted by seed), ``shipped_seed`` and the mean
+    and sample sd of both accuracies (:func:`seed_summary`).
+    """
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 2:
+        raise ValueError(f"seeds must be an int ≥ 2 (a spread needs two runs), got {seeds!r}.")
+    entry = card(name, root)
+    if not same_recipe(entry["config"], recipe_config(name, data_root=data_root).to_dict()):
+        raise ValueError(
+            f"zoo entry {name} in {root} was built from an older recipe; rebuild it "
+            f"(`cssl-edu zoo build {name} --force`) before adding seed runs."
+        )
+    if int(entry["config"]["seed"]) != SHIPPED_SEED:
+        raise ValueError(
+            f"zoo entry {name} was trained with seed {entry['config']['seed']}, not {SHIPPED_SEED}."
+        )
+    runs = {int(r["seed"]): r for r in entry.get("seed_runs", [])}
+    runs[SHIPPED_SEED] = {
+        "seed": SHIPPED_SEED,
+        "knn_acc": entry["knn_acc"],
+        "linear_probe_acc": entry["linear_probe_acc"],
+        "steps": entry["steps"],
+        "final_loss": entry["final_loss"],
+        "train_seconds": entry["train_seconds"],
+        "train_cpu_seconds": entry["train_cpu_seconds"],
+    }
+    path = root / f"{name}.json"
+    eval_data = None
+    for seed in range(seeds):
+        if seed in runs:
+            continue
+        if eval_data is None:
+            eval_data = eval_splits(recipe_config(name, data_root=data_root))
+        log(f"{name}: training seed {seed} (same images as the shipped seed {SHIPPED_SEED})")
+        run = seed_run(
+            name, seed, data_root=data_root, runs_dir=runs_dir, progress=progress, eval_data=eval_data
+        )
+        log(f"{name}: seed {seed}: kNN {run['knn_acc']:.3f}, linear probe {run['linear_probe_acc']:.3f}")
+        runs[seed] = run
+        entry["seed_runs"] = [runs[k] for k in sorted(runs)]
+        if len(runs) >= 2:
+            entry.update(seed_summary(entry["seed_runs"]))
+        entry["shipped_seed"] = SHIPPED_SEED
+        _write_card(path, entry)
+    entry["seed_runs"] = [runs[k] for k in sorted(runs)]
+    entry.update(seed_summary(entry["seed_runs"]), shipped_seed=SHIPPED_SEED)
+    _write_card(path, entry)
+    return entry
+
+
 def build(
     names: list[str],
     root: Path,
@@ -263,8 +426,15 @@ def build(
     runs_dir: str = "runs/zoo",
     progress: bool = True,
     log=print,
+    seeds: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Build each named entry (all recipes when empty); entries already built from today's recipe are kept."""
+    """Build each named entry (all recipes when empty); entries already built from today's recipe are kept.
+
+    Each entry's card also gets training-seed runs 0 … n − 1 (:func:`add_seed_runs`; runs
+    already there are kept), n = ``seeds`` or, when None, the recipe's own ``seeds``.
+    """
+    if seeds is not None and (not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1):
+        raise ValueError(f"seeds must be an int ≥ 1, got {seeds!r}.")
     unknown = [n for n in names if n not in RECIPES]
     if unknown:
         raise ValueError(f"no zoo recipe {', '.join(map(repr, unknown))}; recipes: {', '.join(RECIPES)}.")
@@ -273,6 +443,19 @@ def build(
     for name in names or list(RECIPES):
         if not force and is_current(name, root, data_root):
             log(f"{name}: up to date in {root} (built from today's recipe; --force rebuilds it)")
+            n_seeds = RECIPES[name].seeds if seeds is None else seeds
+            if n_seeds > 1:
+                built.append(
+                    add_seed_runs(
+                        name,
+                        root,
+                        n_seeds,
+                        data_root=data_root,
+                        runs_dir=runs_dir,
+                        progress=progress,
+                        log=log,
+                    )
+                )
             continue
         log(f"{name}: training ({RECIPES[name].description})")
         entry = build_entry(
@@ -286,5 +469,16 @@ def build(
             + f"), linear probe {entry['linear_probe_acc']:.3f}, training {entry['train_seconds'] / 60:.1f} min wall "
             f"({(entry['train_cpu_seconds'] or float('nan')) / 60:.1f} CPU-min)"
         )
+        n_seeds = RECIPES[name].seeds if seeds is None else seeds
+        if n_seeds > 1:
+            entry = add_seed_runs(
+                name, root, n_seeds, data_root=data_root, runs_dir=runs_dir, progress=progress, log=log
+            )
+        if "seed_runs" in entry:
+            log(
+                f"{name}: over {entry['n_seeds']} training seeds kNN {entry['knn_acc_mean']:.3f} ± "
+                f"{entry['knn_acc_sd']:.3f}, linear probe {entry['linear_probe_acc_mean']:.3f} ± "
+                f"{entry['linear_probe_acc_sd']:.3f} (mean ± sd)"
+            )
         built.append(entry)
     return built

@@ -53,7 +53,7 @@ The tuning runs behind these recipes (``bench/tune_zoo.py``) are in
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -67,6 +67,8 @@ class Recipe:
     overrides: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     floor: tuple[str, float] | None = None
+    #: training seeds the card reports (seed 0 ships; ``cssl-edu zoo build`` trains the others)
+    seeds: int = 1
 
 
 CONTRASTIVE_FLOOR = ("above_random", 0.20)
@@ -82,7 +84,7 @@ _RECIPES: list[Recipe] = [
         "simclr",
         "shapes",
         {"epochs": 30},
-        "SimCLR, NT-Xent over 2·256 − 2 in-batch negatives (lessons 02–05, 10, 11).",
+        "SimCLR, NT-Xent over 2·256 − 2 in-batch negatives (lessons 02–06b, 08–11, 13, 14).",
         CONTRASTIVE_FLOOR,
     ),
     Recipe(
@@ -90,7 +92,7 @@ _RECIPES: list[Recipe] = [
         "moco",
         "shapes",
         {"epochs": 30, "batch_size": 128, "method_kwargs": dict(_MOCO)},
-        "MoCo v2: momentum key encoder (m = 0.99) and a queue of 4,096 keys, symmetrised (lesson 06).",
+        "MoCo v2: momentum key encoder (m = 0.99) and a queue of 4,096 keys, symmetrised (lessons 06, 06b, 07).",
         CONTRASTIVE_FLOOR,
     ),
     Recipe(
@@ -98,7 +100,7 @@ _RECIPES: list[Recipe] = [
         "membank",
         "shapes",
         {"epochs": 30, "batch_size": 128, "temperature": 0.1, "method_kwargs": {"bank_momentum": 0.5}},
-        "InstDisc-style memory bank: one view per image, its bank row as the positive (lesson 06).",
+        "InstDisc-style memory bank: one view per image, its bank row as the positive (lessons 06b, 13).",
         CONTRASTIVE_FLOOR,
     ),
     Recipe(
@@ -118,7 +120,7 @@ _RECIPES: list[Recipe] = [
         "supcon",
         "shapes",
         {"epochs": 15, "temperature": 0.1},
-        "SupCon: every image of the same class is a positive (lesson 08).",
+        "SupCon: every image of the same class is a positive (lessons 08, 10, 11).",
         SUPERVISED_FLOOR,
     ),
     Recipe(
@@ -134,7 +136,7 @@ _RECIPES: list[Recipe] = [
         "byol",
         "shapes",
         {"epochs": 40, "batch_size": 128, "method_kwargs": {"momentum": 0.9, "proj_last_bn": True}},
-        "BYOL: predictor + EMA target, no negatives; BatchNorm on the projector's output (lesson 09).",
+        "BYOL: predictor + EMA target, no negatives; BatchNorm on the projector's output (lessons 09, 13).",
         NON_CONTRASTIVE_FLOOR,
     ),
     Recipe(
@@ -142,7 +144,7 @@ _RECIPES: list[Recipe] = [
         "simsiam",
         "shapes",
         {"epochs": 20, "batch_size": 128},
-        "SimSiam: predictor + stop-gradient, no target network, no negatives (lesson 09).",
+        "SimSiam: predictor + stop-gradient, no target network, no negatives (lessons 09, 13).",
         NON_CONTRASTIVE_FLOOR,
     ),
     Recipe(
@@ -150,7 +152,7 @@ _RECIPES: list[Recipe] = [
         "simclr",
         "shapes",
         {"epochs": 30, "augment_kwargs": {"crop_scale": (0.5, 1.0), "jitter_p": 0.0, "grayscale_p": 0.0}},
-        "SimCLR without colour jitter or greyscale (lessons 10, 11: what colour augmentation buys).",
+        "SimCLR without colour jitter or greyscale (lessons 03, 10, 11: what colour augmentation buys).",
         None,
     ),
     Recipe(
@@ -158,7 +160,7 @@ _RECIPES: list[Recipe] = [
         "simclr",
         "shapes",
         {"epochs": 30, "augment_kwargs": {"crop": False}},
-        "SimCLR without random crops (lesson 10: what crops buy).",
+        "SimCLR without random crops (lessons 03, 10: what crops buy).",
         None,
     ),
     Recipe(
@@ -166,7 +168,7 @@ _RECIPES: list[Recipe] = [
         "simclr",
         "cifar10-subset",
         {"epochs": 40},
-        "SimCLR on 5,170 real CIFAR-10 images (lesson 05).",
+        "SimCLR on 5,170 real CIFAR-10 images (lessons 05, 14).",
         CIFAR_FLOOR,
     ),
     Recipe(
@@ -220,5 +222,22 @@ _RECIPES += [
         CONTRASTIVE_FLOOR,
     ),
 ]
+
+#: entries the lessons compare with one another (lessons 05–09, 13): a difference between two of
+#: them means something only beside the spread over training seeds, so their cards hold three
+SEEDED = (
+    "simclr-shapes",
+    "moco-shapes",
+    "mochi-shapes",
+    "membank-shapes",
+    "pirl-shapes",
+    "swav-shapes",
+    "byol-shapes",
+    "simsiam-shapes",
+    "simclr-cifar10-subset",
+    "moco-cifar10-subset",
+    "byol-cifar10-subset",
+)
+_RECIPES = [replace(r, seeds=3) if r.name in SEEDED else r for r in _RECIPES]
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in _RECIPES}
