@@ -294,6 +294,13 @@ def test_add_seed_runs_writes_the_spread_and_resumes(tiny_zoo, tiny_recipes, tmp
     sd = 100 * c["knn_acc_sd"]
     assert moco_row["kNN over seeds"] == f"{100 * c['knn_acc_mean']:.1f} ± {sd:.1f} % (3)"
     assert f"{100 * c['knn_acc_mean']:.1f} ± {sd:.1f} % / " in zoo.table(root)
+    # two entries against the training noise: Welch over seeds, or one run against the other's spread
+    cmp = zoo.compare_entries("tiny-moco", "tiny-byol", root=root)
+    assert cmp.test == "prediction interval" and (cmp.n_a, cmp.n_b) == (3, 1)
+    assert cmp.diff == pytest.approx(c["knn_acc_mean"] - zoo.card("tiny-byol", root)["knn_acc"])
+    assert zoo.compare_entries("tiny-moco", "tiny-moco", root=root).verdict() == "within noise"
+    with pytest.raises(zoo.ZooError, match="neither tiny-byol nor tiny-byol has training-seed runs"):
+        zoo.compare_entries("tiny-byol", "tiny-byol", root=root)
 
     # a rebuilt entry (changed recipe) starts a fresh card: old seed runs never describe new weights
     assert "seed_runs" not in zb.build_entry("tiny-moco", root, runs_dir=runs, progress=False)

@@ -67,6 +67,7 @@ __all__ = [
     "ZooError",
     "budget_rows",
     "card",
+    "compare_entries",
     "default_root",
     "equal_budget_runs",
     "load",
@@ -418,6 +419,35 @@ def seed_values(
             f"card, so it has no training-seed spread; add them with `cssl-edu zoo build {name} --seeds 3`."
         )
     return [float(r[metric]) for r in runs]
+
+
+def compare_entries(a: str, b: str, metric: str = "knn_acc", root: str | os.PathLike[str] | None = None):
+    """Entry ``a`` against entry ``b`` on ``metric``, beside the noise of training: a Welch t-test over seeds.
+
+    Each side is the card's training-seed runs (:func:`seed_values`); an entry without seed runs
+    counts as its one shipped run, compared with the other side's spread by a prediction
+    interval (:func:`cssl_edu.claims.compare`). Two entries with one run each cannot be
+    compared this way: :class:`ZooError`.
+
+    Returns:
+        a :class:`cssl_edu.claims.Comparison` (``diff`` = mean(a) − mean(b) as a fraction,
+        ``verdict()`` "higher", "lower" or "within noise").
+    """
+    from cssl_edu.claims import compare
+
+    def values(name: str) -> list[float]:
+        try:
+            return seed_values(name, metric, root)
+        except ZooError:
+            return [float(card(name, root)[metric])]
+
+    va, vb = values(a), values(b)
+    if len(va) == 1 and len(vb) == 1:
+        raise ZooError(
+            f"neither {a} nor {b} has training-seed runs, so nothing measures how far another seed would "
+            f"move them; add them with `cssl-edu zoo build {a} {b} --seeds 3`."
+        )
+    return compare(va, vb)
 
 
 def _pm(c: dict[str, Any], key: str) -> str:
