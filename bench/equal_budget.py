@@ -193,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"{100 * row['linear_probe_acc']:.1f} %, {row['steps']} steps",
                         flush=True,
                     )
-    rows = [json.loads(line) for line in args.out.read_text().splitlines() if line] if args.out.is_file() else []
+    rows = (
+        [json.loads(line) for line in args.out.read_text().splitlines() if line] if args.out.is_file() else []
+    )
     if not rows:
         print(f"no finished runs in {args.out}", file=sys.stderr)
         return 1

@@ -61,7 +61,9 @@ def test_resume_refuses_a_different_run(tmp_path: Path) -> None:
     # other images are another run, however they were picked: data_seed, or seed when it is unset
     with pytest.raises(CheckpointError, match="data seed: checkpoint 0 vs now 3"):
         Trainer(tiny_cfg(tmp_path, epochs=1, data_seed=3), progress=False).load(tmp_path / "last.pt")
-    Trainer(tiny_cfg(tmp_path, epochs=1, data_seed=0), progress=False).load(tmp_path / "last.pt")  # the same run
+    Trainer(tiny_cfg(tmp_path, epochs=1, data_seed=0), progress=False).load(
+        tmp_path / "last.pt"
+    )  # the same run
     with pytest.raises(CheckpointError, match="temperature"):
         Trainer(tiny_cfg(tmp_path, epochs=1, temperature=0.5), progress=False).load(tmp_path / "last.pt")
 

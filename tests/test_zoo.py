@@ -125,6 +125,7 @@ def test_build_writes_weights_and_a_complete_card(tiny_zoo):
     ):  # fmt: skip
         assert key in c, key
     assert c["command"] == "cssl-edu zoo build tiny-byol"
+    assert c["tuning"] == {"runs": len(zoo.tuning_runs("byol")), "scored_on": ["test"]}
     assert c["steps"] == 256 // 64 and c["epochs"] == 1
     assert c["config"]["method"] == "byol" and c["torch"] == torch.__version__
     base = c["random_init"]["knn_acc"]
@@ -359,6 +360,7 @@ def test_shipped_card_matches_todays_recipe(name):
     )
     assert c["command"].startswith(f"cssl-edu zoo build {name}")
     assert c["description"] == RECIPES[name].description, "the card describes its entry as the recipe does"
+    assert c["tuning"] == zb.tuning_record(c["method"]), "the card says which split chose its recipe"
     # the budget is 15 minutes of this 2-core CPU per entry: at most 2 × 15 CPU-minutes of training
     # (wall-clock time depends on what else the shared machine ran; the card records both)
     assert c["train_cpu_seconds"] is not None, (

@@ -130,6 +130,20 @@ def floor_value(floor: tuple[str, float] | None, random_knn_mean: float) -> floa
     return random_knn_mean + value if kind == "above_random" else value
 
 
+def tuning_record(method: str) -> dict[str, Any]:
+    """Which split chose ``method``'s recipe: the count of its tuning runs and the splits that scored them.
+
+    From :func:`cssl_edu.zoo.tuning_runs`. ``scored_on`` is ``["test"]`` for recipes chosen by
+    runs scored on the test split the card reports (optimistic by selection), a validation
+    split for runs of today's tuning scripts, and ``[]`` when no run tuned the method (its
+    recipe is the package's defaults).
+    """
+    from cssl_edu.zoo import tuning_runs
+
+    runs = tuning_runs(method)
+    return {"runs": len(runs), "scored_on": sorted({str(r.get("scored_on", "unknown")) for r in runs})}
+
+
 def is_current(name: str, root: Path, data_root: str | None = None) -> bool:
     """Whether ``root`` holds an entry built from today's recipe for ``name``."""
     try:
@@ -237,6 +251,7 @@ def build_entry(
         "knn_acc": scores["knn_acc"],
         "linear_probe_acc": scores["linear_probe_acc"],
         "random_init": base,
+        "tuning": tuning_record(cfg.method),
         "floor": None if rec.floor is None else {"rule": list(rec.floor), "knn_acc": floor},
         "history": {
             "epochs": trainer.history.epochs,
