@@ -996,6 +996,28 @@ _add(
 )
 for _z in ("card", "load", "load_backbone", "stored_weights", "recipe_config"):
     _add(f"zoo.{_z}", Case(getattr(zoo, _z), dict, run=False, bad={"name": (3, "no-such-entry")}))
+_add(
+    "zoo.seed_values",
+    Case(
+        zoo.seed_values,
+        lambda: {"name": "simclr-shapes"},
+        run=False,
+        bad={"name": (3, "no-such-entry"), "metric": ("acc",)},
+    ),
+)
+_add(
+    "zoo.compare_entries",
+    Case(
+        zoo.compare_entries,
+        lambda: {"a": "simclr-shapes", "b": "moco-shapes"},
+        run=False,
+        bad={"a": (3, "no-such-entry"), "b": ("no-such-entry",), "metric": ("acc",)},
+    ),
+)
+_add(
+    "zoo.budget_rows",
+    Case(zoo.budget_rows, dict, run=False, bad={"entries": ("simclr-shapes", [3])}),
+)
 _add("zoo.matching_entry", Case(zoo.matching_entry, dict, run=False, bad={"cfg": ("simclr", 3)}))
 _add(
     "zoo.same_recipe",
@@ -1026,6 +1048,7 @@ EXEMPT = {
     "methods.jigsaw": "covered through methods.pirl.forward",
     "methods.Method.forward": "abstract (raises NotImplementedError); every registered method is swept",
     "analysis.SharedBitsMethod.forward": "paste_bits on the views, then the wrapped method's forward: both swept",
+    "zoo.equal_budget_runs": "reads the shipped runs file, no arguments; tested in test_equal_budget.py",
 }
 
 

@@ -162,8 +162,8 @@ def _read_runs(path: Path, what: str) -> list[dict[str, Any]]:
 def equal_budget_runs() -> list[dict[str, Any]]:
     """The equal-budget runs (``bench/equal_budget.py``): five methods, one budget, three training seeds.
 
-    SimCLR, MoCo, BYOL, SimSiam and SwAV each trained for the same optimiser steps of the same
-    batch size on the same 8,192 Shapes images, with the same augmentations, optimiser and
+    SimCLR, MoCo, BYOL, SimSiam and SwAV each trained for the same optimiser steps (512) of the same
+    batch size (128) on the same 8,192 Shapes images, with the same augmentations, optimiser and
     ConvNet — only the settings that define each method (τ, queue, target momentum, prototypes)
     are its zoo recipe's. One dict per run: ``method`` (the label, e.g. ``"SimCLR"``),
     ``recipe``, ``seed``, ``steps``, ``batch_size``, ``temperature`` (None without one),
@@ -456,7 +456,7 @@ def _pm(c: dict[str, Any], key: str) -> str:
     return f"{100 * c[f'{key}_mean']:.1f} ± {100 * c[f'{key}_sd']:.1f} % ({c['n_seeds']})"
 
 
-def budget_rows(names_: list[str], root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+def budget_rows(entries: list[str], root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """One row per entry: its training budget beside its accuracy over training seeds.
 
     What every ranking of zoo entries should print next to it (the entries are trained to a
@@ -465,8 +465,12 @@ def budget_rows(names_: list[str], root: str | os.PathLike[str] | None = None) -
     ``kNN (%)`` and ``probe (%)`` of the shipped weights, and both as mean ± sd over the
     training seeds with their count (``"one seed"`` when the card has none).
     """
+    if isinstance(entries, str) or not all(isinstance(e, str) for e in entries):
+        raise ValueError(
+            f"entries must be a list of zoo entry names, e.g. ['simclr-shapes'], got {entries!r}."
+        )
     rows = []
-    for name in names_:
+    for name in entries:
         c = card(name, root)
         cfg = c["config"]
         cpu = c.get("train_cpu_seconds")
