@@ -76,4 +76,6 @@ def test_shipped_equal_budget_runs_rank_five_methods_over_three_seeds():
     assert all(seeds == [0, 1, 2] for seeds in by.values()), by
     assert len({(r["steps"], r["batch_size"], r["n_train"]) for r in runs}) == 1, "one budget for every run"
     assert runs[0]["steps"] >= 480, "at least the smallest zoo budget"
+    assert runs[0]["batch_size"] == eb.SHARED["batch_size"], "the shipped runs are the script's budget"
+    assert runs[0]["steps"] == eb.SHARED["epochs"] * (runs[0]["n_train"] // eb.SHARED["batch_size"])
     assert all(r["train_cpu_seconds"] is None or r["train_cpu_seconds"] <= 30 * 60 for r in runs)
