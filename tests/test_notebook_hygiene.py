@@ -47,6 +47,16 @@ def test_the_course_has_notebooks() -> None:
 
 
 @pytest.mark.parametrize("path", ALL, ids=_rel)
+def test_every_cell_has_a_unique_id(path: Path) -> None:
+    # nbformat ≥ 4.5 requires cell ids (a missing one is a warning today, an error in later nbformat)
+    nb = _load(path)
+    ids = [c.get("id") for c in nb["cells"]]
+    missing = [i for i, cid in enumerate(ids) if not cid]
+    assert not missing, f"{_rel(path)}: cells {missing} have no id; run nbformat.validator.normalize on it"
+    assert len(set(ids)) == len(ids), f"{_rel(path)}: cell ids repeat"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_rel)
 def test_committed_without_outputs(path: Path) -> None:
     nb = _load(path)
     dirty = [
