@@ -38,6 +38,7 @@ import torch
 
 from cssl_edu.claims import compare
 from cssl_edu.config import TrainConfig
+from cssl_edu.notebook import format_table
 from cssl_edu.zoo import recipe_config
 from cssl_edu.zoo.build import eval_splits, evaluate_backbone, git_commit
 
@@ -156,13 +157,6 @@ def summarise(rows: list[dict]) -> list[dict[str, Any]]:
     return out
 
 
-def markdown(summary: list[dict[str, Any]]) -> str:
-    cols = list(summary[0]) if summary else []
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in summary]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--table", action="store_true", help="only print (and write) the table of finished runs")
@@ -200,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print(f"no finished runs in {args.out}", file=sys.stderr)
         return 1
-    table = markdown(summarise(rows))
+    table = format_table(summarise(rows))
     args.table_out.parent.mkdir(parents=True, exist_ok=True)
     args.table_out.write_text(
         "# Equal budget (bench/equal_budget.py)\n\n"

@@ -154,6 +154,27 @@ def is_current(name: str, root: Path, data_root: str | None = None) -> bool:
     return (root / f"{name}.pt").is_file() and same_recipe(meta["config"], today)
 
 
+def _run_dir(cfg_dict: dict[str, Any], runs_dir: str, label: str) -> str:
+    """One run folder per recipe version: an interrupted build resumes, a changed recipe never
+    resumes (or overwrites) the run of the old one."""
+    digest = hashlib.sha256(json.dumps(comparable_config(cfg_dict), sort_keys=True).encode()).hexdigest()
+    return str(Path(runs_dir) / f"{label}-{digest[:10]}")
+
+
+def _require_data(name: str, cfg) -> None:
+    if RECIPES[name].dataset == "cifar10-subset" and not Path(cfg.data_root).is_file():
+        raise FileNotFoundError(
+            f"zoo entry {name} trains on the CIFAR-10 subset, but {cfg.data_root} does not exist; "
+            "pass --data-root PATH/cifar10-subset.npz."
+        )
+
+
+def _write_card(path: Path, entry: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(entry, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
 def build_entry(
     name: str,
     root: Path,
@@ -168,15 +189,8 @@ def build_entry(
 
     rec = RECIPES[name]
     cfg = recipe_config(name, data_root=data_root)
-    # one run folder per recipe version: an interrupted build resumes, a changed recipe never
-    # resumes (or overwrites) the run of the old one
-    digest = hashlib.sha256(json.dumps(comparable_config(cfg.to_dict()), sort_keys=True).encode()).hexdigest()
-    cfg = recipe_config(name, data_root=data_root, out_dir=str(Path(runs_dir) / f"{name}-{digest[:10]}"))
-    if rec.dataset == "cifar10-subset" and not Path(cfg.data_root).is_file():
-        raise FileNotFoundError(
-            f"zoo entry {name} trains on the CIFAR-10 subset, but {cfg.data_root} does not exist; "
-            "pass --data-root PATH/cifar10-subset.npz."
-        )
+    cfg = recipe_config(name, data_root=data_root, out_dir=_run_dir(cfg.to_dict(), runs_dir, name))
+    _require_data(name, cfg)
     load_avg, commit = machine(), git_commit()  # the code that trains, read before training starts
     trainer = Trainer(cfg, progress=progress)
     resumed_from = 0
@@ -262,20 +276,12 @@ def build_entry(
         "weights_dtype": "float16",
         "weights_sha256": _sha256(weights),
     }
-    path = root / f"{name}.json"
-    tmp_card = path.with_name(f".{path.name}.tmp")
-    tmp_card.write_text(json.dumps(entry, indent=1) + "\n")
-    os.replace(tmp_card, path)
+    _write_card(root / f"{name}.json", entry)
     return entry
 
 
 #: the training seed of the weights each entry ships (its card's ``knn_acc`` is this seed's run)
 SHIPPED_SEED = 0
-
-
-def _run_dir(cfg_dict: dict[str, Any], runs_dir: str, label: str) -> str:
-    digest = hashlib.sha256(json.dumps(comparable_config(cfg_dict), sort_keys=True).encode()).hexdigest()
-    return str(Path(runs_dir) / f"{label}-{digest[:10]}")
 
 
 def seed_run(
@@ -298,25 +304,15 @@ def seed_run(
     Returns ``{"seed", "knn_acc", "linear_probe_acc", "steps", "final_loss", "train_seconds",
     "train_cpu_seconds"}``.
     """
+    from cssl_edu.config import TrainConfig
     from cssl_edu.train import Trainer
 
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an int ≥ 0, got {seed!r}.")
-    rec = RECIPES[name] if name in RECIPES else None
-    if rec is None:
-        raise ValueError(f"no zoo recipe {name!r}; recipes: {', '.join(RECIPES)}.")
-    base = recipe_config(name, data_root=data_root).to_dict()
-    base.update(seed=seed, data_seed=SHIPPED_SEED)
-    out_dir = _run_dir(base, runs_dir, f"{name}-seed{seed}")
-    cfg = recipe_config(name, data_root=data_root, out_dir=out_dir)
-    from cssl_edu.config import TrainConfig
 
-    cfg = TrainConfig.from_dict({**cfg.to_dict(), "seed": seed, "data_seed": SHIPPED_SEED})
-    if rec.dataset == "cifar10-subset" and not Path(cfg.data_root).is_file():
-        raise FileNotFoundError(
-            f"zoo entry {name} trains on the CIFAR-10 subset, but {cfg.data_root} does not exist; "
-            "pass --data-root PATH/cifar10-subset.npz."
-        )
+    d = {**recipe_config(name, data_root=data_root).to_dict(), "seed": seed, "data_seed": SHIPPED_SEED}
+    cfg = TrainConfig.from_dict({**d, "out_dir": _run_dir(d, runs_dir, f"{name}-seed{seed}")})
+    _require_data(name, cfg)
     trainer = Trainer(cfg, progress=progress)
     fresh = not trainer.last_checkpoint.exists()
     cpu0 = time.process_time()
@@ -360,12 +356,6 @@ def seed_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         out[f"{key}_mean"] = statistics.mean(vals)
         out[f"{key}_sd"] = statistics.stdev(vals)
     return out
-
-
-def _write_card(path: Path, entry: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(entry, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def add_seed_runs(
