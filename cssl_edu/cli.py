@@ -95,7 +95,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         "--config", metavar="FILE", help="YAML or JSON file of options (flags given here override it)"
     )
     for f in dataclasses.fields(TrainConfig):
-        if f.name in ("method_kwargs", "augment_kwargs"):
+        if f.name in ("method_kwargs", "augment_kwargs", "dataset_kwargs"):
             continue
         flag = "--" + f.name.replace("_", "-")
         tp = _scalar_type(f.type)
@@ -119,6 +119,13 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="JSON",
         help='augmentation options as JSON, e.g. \'{"jitter_p": 0, "crop": false}\' (see SimCLRAugment)',
+    )
+    p.add_argument(
+        "--dataset-kwargs",
+        type=json.loads,
+        default=None,
+        metavar="JSON",
+        help='dataset options as JSON, e.g. \'{"bias": 0.99}\' or \'{"scene": "scene"}\' for shapes',
     )
 
 

@@ -122,6 +122,10 @@ class TrainConfig:
     profile: str = "cpu"
     method_kwargs: dict[str, Any] = field(default_factory=dict)
     augment_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: options of the dataset itself, e.g. Shapes' ``{"bias": 0.99}`` (a colour shortcut in the
+    #: training split) or ``{"scene": "scene"}`` (small objects among distractors); every split
+    #: is loaded with them (:func:`cssl_edu.data.load_dataset`'s ``**kw``)
+    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("n_train", "n_test"):  # "all" (e.g. --n-train all) means every image: None
@@ -201,7 +205,7 @@ class TrainConfig:
             self.data_seed is None or (is_int(self.data_seed) and self.data_seed >= 0),
             f"data_seed must be an int ≥ 0 or None (None: the same as seed), got {self.data_seed!r}",
         )
-        for name in ("method_kwargs", "augment_kwargs"):
+        for name in ("method_kwargs", "augment_kwargs", "dataset_kwargs"):
             v = getattr(self, name)
             need(isinstance(v, dict), f"{name} must be a mapping of option: value (a JSON object), got {v!r}")
         if errors:

@@ -8,6 +8,7 @@ and well under a minute on a CPU.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +35,8 @@ def linear_probe(
     batch_size: int = 1024,
     num_classes: int | None = None,
     seed: int = 0,
-) -> dict[str, float]:
+    return_correct: bool = False,
+) -> dict[str, Any]:
     """Train a linear classifier on (standardised) frozen features; return train and test accuracy.
 
     Args:
@@ -45,9 +47,12 @@ def linear_probe(
             training rows raises ``ValueError`` naming it (the probe could never predict it).
         epochs, lr, weight_decay, batch_size: AdamW with a cosine schedule.
         seed: fixes the initialisation and the mini-batch order.
+        return_correct: also return ``"test_correct"``, a bool tensor (M',) on the CPU: whether
+            the probe is right on each labelled test row, in order — what per-subset accuracies
+            (e.g. bias-aligned vs conflicting images) and paired tests need.
 
     Returns:
-        ``{"train_acc": …, "test_acc": …}`` in [0, 1].
+        ``{"train_acc": …, "test_acc": …}`` in [0, 1] (and ``"test_correct"``, see above).
     """
     check_matrix(train_features, "train_features")
     check_matrix(test_features, "test_features")
@@ -114,8 +119,12 @@ def linear_probe(
             sched.step()
     with torch.no_grad():
         train_acc = float((w(x).argmax(1) == y).float().mean())
-        test_acc = float((w(xt).argmax(1) == yt).float().mean())
-    return {"train_acc": train_acc, "test_acc": test_acc}
+        test_correct = w(xt).argmax(1) == yt
+        test_acc = float(test_correct.float().mean())
+    out: dict[str, Any] = {"train_acc": train_acc, "test_acc": test_acc}
+    if return_correct:
+        out["test_correct"] = test_correct.cpu()
+    return out
 
 
 def balanced_subset(labels: Tensor, fraction: float, seed: int = 0) -> Tensor:

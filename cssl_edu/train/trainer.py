@@ -146,6 +146,22 @@ def check_options(cfg: TrainConfig, *, method: bool = True) -> None:
     _unknown_options(
         cfg.augment_kwargs, augment_options(), "the augmentation (SimCLRAugment)", "--augment-kwargs"
     )
+    if cfg.dataset_kwargs:
+        _unknown_options(
+            cfg.dataset_kwargs, dataset_options(cfg.dataset), f"dataset {cfg.dataset!r}", "--dataset-kwargs"
+        )
+
+
+def dataset_options(dataset: str) -> set[str]:
+    """The options ``dataset_kwargs`` may set for ``dataset`` (Shapes: :func:`~cssl_edu.data.make_shapes`'s)."""
+    from cssl_edu.data import make_shapes
+
+    if dataset == "shapes":
+        params = inspect.signature(make_shapes).parameters
+        return {k for k in params if k not in ("n", "image_size", "seed", "split")}
+    if dataset == "stl10":
+        return {"folds"}
+    return set()
 
 
 def load_splits(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset, ImageDataset]:
@@ -160,6 +176,7 @@ def load_splits(cfg: TrainConfig) -> tuple[ImageDataset, ImageDataset, ImageData
         "download": cfg.download,
         "image_size": cfg.image_size,
         "seed": cfg.dataset_seed,
+        **cfg.dataset_kwargs,
     }
     train_split = "train+unlabeled" if cfg.dataset == "stl10" else "train"
     train = load_dataset(cfg.dataset, split=train_split, n=cfg.n_train, **kw)
@@ -370,6 +387,10 @@ class Trainer:
         )
         if their_data_seed != self.cfg.dataset_seed:
             diffs.append(f"data seed: checkpoint {their_data_seed!r} vs now {self.cfg.dataset_seed!r}")
+        # the dataset's own options (older checkpoints have none: the dataset's defaults)
+        their_data_kw = _plain(theirs.get("dataset_kwargs") or {})
+        if their_data_kw != _plain(self.cfg.dataset_kwargs):
+            diffs.append(f"dataset options: checkpoint {their_data_kw!r} vs now {self.cfg.dataset_kwargs!r}")
         if diffs:
             raise CheckpointError(
                 f"cannot resume from {path}: the run's settings differ ({'; '.join(diffs)})."

@@ -75,6 +75,7 @@ __all__ = [
     "matching_entry",
     "names",
     "recipe_config",
+    "restore_backbone",
     "restore_state",
     "same_recipe",
     "seed_values",
@@ -241,8 +242,13 @@ def recipe_config(name: str, data_root: str | os.PathLike[str] | None = None, ou
 
 
 def comparable_config(cfg: dict[str, Any]) -> dict[str, Any]:
-    """A config dict without the machine-dependent fields, with tuples as lists (as JSON has them)."""
-    return {k: v for k, v in json.loads(json.dumps(cfg)).items() if k not in MACHINE_FIELDS}
+    """A config dict without the machine-dependent fields, with tuples as lists (as JSON has them).
+
+    A card written before ``dataset_kwargs`` existed trained on the dataset's defaults: ``{}``.
+    """
+    out = {k: v for k, v in json.loads(json.dumps(cfg)).items() if k not in MACHINE_FIELDS}
+    out.setdefault("dataset_kwargs", {})
+    return out
 
 
 def same_recipe(card_config: dict[str, Any], config: dict[str, Any]) -> bool:
@@ -364,12 +370,15 @@ def matching_entry(cfg: Any, root: str | os.PathLike[str] | None = None) -> str 
     if not callable(getattr(cfg, "to_dict", None)):
         raise ValueError(f"cfg must be a TrainConfig (e.g. make_config(...)), got {type(cfg).__name__}.")
     want = comparable_config(cfg.to_dict())
-    keys = (*RESUME_KEYS, "n_test")
+    keys = (*RESUME_KEYS, "n_test", "dataset_kwargs")
     for name in names(root):
         try:
-            have = comparable_config(card(name, root)["config"])
+            meta = card(name, root)
+            have = comparable_config(meta["config"])
         except ZooError:
             continue
+        if meta.get("weights_scope", "method") != "method":
+            continue  # an encoder-only entry cannot stand in for a whole trained method
         if all(have.get(k) == want.get(k) for k in keys):
             return name
     return None
@@ -386,8 +395,17 @@ def stored_weights(name: str, root: str | os.PathLike[str] | None = None) -> dic
 
 
 def load(name: str, root: str | os.PathLike[str] | None = None) -> nn.Module:
-    """The whole trained method (backbone + heads; a :class:`~cssl_edu.methods.Method`), eval mode, CPU, float32."""
+    """The whole trained method (backbone + heads; a :class:`~cssl_edu.methods.Method`), eval mode, CPU, float32.
+
+    Raises :class:`ZooError` for an entry that ships its encoder only (card ``weights_scope``
+    ``"backbone"``): use :func:`load_backbone`.
+    """
     meta = card(name, root)
+    if meta.get("weights_scope", "method") == "backbone":
+        raise ZooError(
+            f"zoo entry {name} ships its trained encoder only (its heads were left out to keep the zoo "
+            f"within its size budget); load it with zoo.load_backbone({name!r})."
+        )
     method = restore_state(_build_method(meta), stored_weights(name, root), what=f"zoo entry {name!r}")
     return method.eval()
 
@@ -399,7 +417,11 @@ TEMPERATURE_METHODS = frozenset({"simclr", "moco", "mochi", "membank", "pirl", "
 def seed_values(
     name: str, metric: str = "knn_acc", root: str | os.PathLike[str] | None = None
 ) -> list[float]:
-    """``metric`` (``"knn_acc"`` or ``"linear_probe_acc"``) of every training-seed run on ``name``'s card.
+    """``metric`` of every training-seed run on ``name``'s card.
+
+    ``metric``: ``"knn_acc"``, ``"linear_probe_acc"``, or one of lesson 11's evaluations
+    (:mod:`cssl_edu.zoo.shift`) as ``"EVAL.KEY"``, e.g. ``"colour_shortcut.gap"`` or
+    ``"scenes.acc"``, for entries whose recipe runs it.
 
     One value per training seed (:func:`cssl_edu.zoo.build.add_seed_runs`: same recipe, same
     images, another initialisation, batch order and augmentations), in seed order — what
@@ -409,8 +431,21 @@ def seed_values(
         ValueError: ``metric`` is not one of the two.
         ZooError: the card has no seed runs (build them with ``cssl-edu zoo build NAME --seeds 3``).
     """
-    if metric not in ("knn_acc", "linear_probe_acc"):
-        raise ValueError(f"metric must be 'knn_acc' or 'linear_probe_acc', got {metric!r}.")
+    shift = None
+    if isinstance(metric, str) and metric.count(".") == 1:
+        shift = metric.split(".")
+        from cssl_edu.zoo.shift import SHIFT_EVALS
+
+        if shift[0] not in SHIFT_EVALS or shift[1] not in ("acc", "aligned_acc", "conflicting_acc", "gap"):
+            raise ValueError(
+                f"metric {metric!r}: a lesson-11 metric is EVAL.KEY with EVAL one of {sorted(SHIFT_EVALS)} "
+                "and KEY one of acc, aligned_acc, conflicting_acc, gap."
+            )
+    elif metric not in ("knn_acc", "linear_probe_acc"):
+        raise ValueError(
+            f"metric must be 'knn_acc', 'linear_probe_acc' or a lesson-11 metric such as "
+            f"'colour_shortcut.gap', got {metric!r}."
+        )
     c = card(name, root)
     runs = c.get("seed_runs") or []
     if len(runs) < 2:
@@ -418,7 +453,15 @@ def seed_values(
             f"zoo entry {name} has {len(runs) or 'no'} training-seed run{'s' if len(runs) != 1 else ''} on its "
             f"card, so it has no training-seed spread; add them with `cssl-edu zoo build {name} --seeds 3`."
         )
-    return [float(r[metric]) for r in runs]
+    if shift is None:
+        return [float(r[metric]) for r in runs]
+    missing = [r["seed"] for r in runs if shift[1] not in (r.get("shift") or {}).get(shift[0], {})]
+    if missing:
+        raise ZooError(
+            f"zoo entry {name}'s card has no {metric} for training seed(s) {missing}; its recipe does not run "
+            f"that evaluation (cssl_edu.zoo.RECIPES[{name!r}].evals)."
+        )
+    return [float(r["shift"][shift[0]][shift[1]]) for r in runs]
 
 
 def compare_entries(a: str, b: str, metric: str = "knn_acc", root: str | os.PathLike[str] | None = None):
@@ -531,6 +574,18 @@ def table(root: str | os.PathLike[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def restore_backbone(
+    meta: dict[str, Any], stored: dict[str, torch.Tensor], what: str = "zoo entry"
+) -> nn.Module:
+    """The encoder of a freshly built method (from card ``meta``) with the ``backbone.*`` tensors of ``stored``."""
+    backbone = _build_method(meta).backbone
+    own = {k[len("backbone.") :]: v for k, v in stored.items() if k.startswith("backbone.")}
+    return restore_state(backbone, own, what=what).eval()
+
+
 def load_backbone(name: str, root: str | os.PathLike[str] | None = None) -> nn.Module:
     """The trained encoder f (images (B, 3, 32, 32) → h (B, feature_dim)), eval mode, CPU, float32."""
+    meta = card(name, root)
+    if meta.get("weights_scope", "method") == "backbone":
+        return restore_backbone(meta, stored_weights(name, root), what=f"zoo entry {name!r}")
     return load(name, root).backbone

@@ -38,6 +38,7 @@ from cssl_edu.zoo import (
     card,
     comparable_config,
     recipe_config,
+    restore_backbone,
     restore_state,
     same_recipe,
     stored_state,
@@ -157,7 +158,10 @@ def is_current(name: str, root: Path, data_root: str | None = None) -> bool:
 def _run_dir(cfg_dict: dict[str, Any], runs_dir: str, label: str) -> str:
     """One run folder per recipe version: an interrupted build resumes, a changed recipe never
     resumes (or overwrites) the run of the old one."""
-    digest = hashlib.sha256(json.dumps(comparable_config(cfg_dict), sort_keys=True).encode()).hexdigest()
+    same = comparable_config(cfg_dict)
+    if not same["dataset_kwargs"]:  # the dataset's defaults: the folder of runs from before the field existed
+        del same["dataset_kwargs"]
+    digest = hashlib.sha256(json.dumps(same, sort_keys=True).encode()).hexdigest()
     return str(Path(runs_dir) / f"{label}-{digest[:10]}")
 
 
@@ -167,6 +171,37 @@ def _require_data(name: str, cfg) -> None:
             f"zoo entry {name} trains on the CIFAR-10 subset, but {cfg.data_root} does not exist; "
             "pass --data-root PATH/cifar10-subset.npz."
         )
+
+
+def shipped_tensors(method: nn.Module, ship: str) -> dict[str, torch.Tensor]:
+    """What an entry's weights file holds: :func:`stored_state`, or only its ``backbone.*`` tensors."""
+    stored = stored_state(method)
+    if ship == "backbone":
+        return {k: v for k, v in stored.items() if k.startswith("backbone.")}
+    if ship != "method":
+        raise ValueError(f"ship must be 'method' or 'backbone', got {ship!r}.")
+    return stored
+
+
+def _backbone(meta: dict[str, Any], stored: dict[str, torch.Tensor]) -> nn.Module:
+    """The stored encoder, as loading the entry gives it (half precision restored to float32)."""
+    if all(k.startswith("backbone.") for k in stored):
+        return restore_backbone(meta, stored)
+    return restore_state(_build_method(meta), stored).eval().backbone
+
+
+def shift_scores(name: str, backbone: nn.Module) -> dict[str, dict[str, float]] | None:
+    """Lesson 11's evaluations of ``backbone`` that recipe ``name`` asks for (None when it asks for none)."""
+    from cssl_edu.zoo.shift import evaluate_shift
+
+    evals = RECIPES[name].evals
+    return evaluate_shift(backbone, evals) if evals else None
+
+
+def _save_weights(path: Path, stored: dict[str, torch.Tensor]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save({"format": FORMAT, "version": VERSION, "state_dict": stored}, tmp)
+    os.replace(tmp, path)
 
 
 def _write_card(path: Path, entry: dict[str, Any]) -> None:
@@ -203,21 +238,19 @@ def build_entry(
         load_avg["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     train_seconds = sum(float(r["seconds"]) for r in trainer.history.epochs)
 
-    stored = stored_state(trainer.method)
+    stored = shipped_tensors(trainer.method, rec.ship)
     root.mkdir(parents=True, exist_ok=True)
     weights = root / f"{name}.pt"
-    tmp = weights.with_name(f".{weights.name}.tmp")
-    torch.save({"format": FORMAT, "version": VERSION, "state_dict": stored}, tmp)
-    os.replace(tmp, weights)
+    _save_weights(weights, stored)
 
     meta: dict[str, Any] = {
         "config": cfg.to_dict(),
         "dataset_size": len(trainer.train_set),
         "num_classes": max(1, len(trainer.train_set.classes)),
     }
-    reloaded = restore_state(_build_method(meta), stored).eval()  # evaluate what ships
+    backbone = _backbone(meta, stored)  # evaluate what ships
     train, test = eval_splits(cfg)
-    scores = evaluate_backbone(reloaded.backbone, train, test)
+    scores = evaluate_backbone(backbone, train, test)
     key = (cfg.arch, cfg.image_size, rec.dataset)
     if baselines is not None and key in baselines:
         base = baselines[key]
@@ -274,9 +307,66 @@ def build_entry(
         "final_loss": trainer.history.step_loss[-1] if trainer.history.step_loss else None,
         "weights": weights.name,
         "weights_dtype": "float16",
+        "weights_scope": rec.ship,
         "weights_sha256": _sha256(weights),
     }
+    if rec.evals:
+        entry.update(_shift_fields(name, backbone, cfg, baselines))
     _write_card(root / f"{name}.json", entry)
+    return entry
+
+
+def _shift_fields(name: str, backbone: nn.Module, cfg, baselines: dict | None) -> dict[str, Any]:
+    """A card's lesson-11 fields: ``shift`` (the shipped encoder's) and ``shift_random_init``."""
+    from cssl_edu.zoo.shift import SHIFT_EVALS, random_init_shift
+
+    evals = RECIPES[name].evals
+    key = ("shift", cfg.arch, cfg.image_size, evals)
+    if baselines is not None and key in baselines:
+        base = baselines[key]
+    else:
+        base = random_init_shift(cfg.arch, cfg.image_size, evals, RANDOM_SEEDS)
+        if baselines is not None:
+            baselines[key] = base
+    return {
+        "shift": shift_scores(name, backbone),
+        "shift_random_init": base,
+        "shift_evaluation": {e: SHIFT_EVALS[e] for e in evals},
+    }
+
+
+def update_shipped(name: str, root: Path, *, log=print) -> dict[str, Any]:
+    """Bring a built entry's card and file up to today's recipe without training it again.
+
+    - lesson 11's evaluations the recipe asks for and the card lacks are run on the shipped
+      encoder (``shift``, ``shift_random_init``);
+    - a recipe that ships the encoder only (``ship="backbone"``) rewrites a whole-method file
+      with its ``backbone.*`` tensors alone (the same values: the card's accuracies stand).
+    """
+    rec = RECIPES[name]
+    entry = card(name, root)
+    path = root / f"{name}.json"
+    changed = False
+    if rec.ship == "backbone" and entry.get("weights_scope", "method") != "backbone":
+        from cssl_edu.zoo import stored_weights
+
+        weights = root / f"{name}.pt"
+        kept = {k: v for k, v in stored_weights(name, root).items() if k.startswith("backbone.")}
+        _save_weights(weights, kept)
+        entry.update(weights_scope="backbone", weights_sha256=_sha256(weights))
+        log(f"{name}: the weights file now holds the encoder only ({weights.stat().st_size / 1e6:.2f} MB)")
+        changed = True
+    missing = [e for e in rec.evals if e not in (entry.get("shift") or {})]
+    if missing:
+        from cssl_edu.config import TrainConfig
+        from cssl_edu.zoo import load_backbone
+
+        log(f"{name}: lesson 11's evaluations {missing} on the shipped encoder")
+        cfg = TrainConfig.from_dict(entry["config"])
+        entry.update(_shift_fields(name, load_backbone(name, root), cfg, None))
+        changed = True
+    if changed:
+        _write_card(path, entry)
     return entry
 
 
@@ -302,7 +392,9 @@ def seed_run(
     precision as a shipped entry's are. The weights are not kept.
 
     Returns ``{"seed", "knn_acc", "linear_probe_acc", "steps", "final_loss", "train_seconds",
-    "train_cpu_seconds"}``.
+    "train_cpu_seconds"}``, and ``"shift"`` (lesson 11's evaluations) when the recipe has ``evals``.
+    A run whose checkpoint is already in ``runs_dir`` is loaded, not trained again (its
+    ``train_cpu_seconds`` is then None).
     """
     from cssl_edu.config import TrainConfig
     from cssl_edu.train import Trainer
@@ -318,18 +410,15 @@ def seed_run(
     cpu0 = time.process_time()
     trainer.fit(resume=True)
     cpu = time.process_time() - cpu0
-    reloaded = restore_state(
-        _build_method(
-            {
-                "config": cfg.to_dict(),
-                "dataset_size": len(trainer.train_set),
-                "num_classes": max(1, len(trainer.train_set.classes)),
-            }
-        ),
-        stored_state(trainer.method),
-    ).eval()
+    meta = {
+        "config": cfg.to_dict(),
+        "dataset_size": len(trainer.train_set),
+        "num_classes": max(1, len(trainer.train_set.classes)),
+    }
+    backbone = _backbone(meta, stored_state(trainer.method))
     train, test = eval_data if eval_data is not None else eval_splits(cfg)
-    scores = evaluate_backbone(reloaded.backbone, train, test)
+    scores = evaluate_backbone(backbone, train, test)
+    shift = shift_scores(name, backbone)
     return {
         "seed": seed,
         "knn_acc": scores["knn_acc"],
@@ -338,6 +427,7 @@ def seed_run(
         "final_loss": trainer.history.step_loss[-1] if trainer.history.step_loss else None,
         "train_seconds": round(sum(float(r["seconds"]) for r in trainer.history.epochs), 1),
         "train_cpu_seconds": round(cpu, 1) if fresh else None,
+        **({"shift": shift} if shift is not None else {}),
     }
 
 
@@ -355,6 +445,12 @@ def seed_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"{key} of the seed runs must be accuracies in [0, 1], got {vals}.")
         out[f"{key}_mean"] = statistics.mean(vals)
         out[f"{key}_sd"] = statistics.stdev(vals)
+    shifts = [r.get("shift") for r in runs]
+    if all(shifts):
+        out["shift_mean"], out["shift_sd"] = {}, {}
+        for ev in shifts[0]:
+            for stat, fn in (("shift_mean", statistics.mean), ("shift_sd", statistics.stdev)):
+                out[stat][ev] = {m: fn(float(s[ev][m]) for s in shifts) for m in shifts[0][ev]}
     return out
 
 
@@ -397,12 +493,15 @@ def add_seed_runs(
         "final_loss": entry["final_loss"],
         "train_seconds": entry["train_seconds"],
         "train_cpu_seconds": entry["train_cpu_seconds"],
+        **({"shift": entry["shift"]} if entry.get("shift") else {}),
     }
+    evals = RECIPES[name].evals
     path = root / f"{name}.json"
     eval_data = None
     for seed in range(seeds):
-        if seed in runs:
+        if seed in runs and all(e in (runs[seed].get("shift") or {}) for e in evals):
             continue
+        old = runs.get(seed)
         if eval_data is None:
             eval_data = eval_splits(recipe_config(name, data_root=data_root))
         log(f"{name}: training seed {seed} (same images as the shipped seed {SHIPPED_SEED})")
@@ -410,6 +509,13 @@ def add_seed_runs(
             name, seed, data_root=data_root, runs_dir=runs_dir, progress=progress, eval_data=eval_data
         )
         log(f"{name}: seed {seed}: kNN {run['knn_acc']:.3f}, linear probe {run['linear_probe_acc']:.3f}")
+        if old is not None:  # an earlier run of this seed, evaluated again for the new evaluations
+            if abs(old["knn_acc"] - run["knn_acc"]) > 1e-6:
+                raise RuntimeError(
+                    f"{name} seed {seed}: the run in {runs_dir} gives kNN {run['knn_acc']:.4f}, the card "
+                    f"{old['knn_acc']:.4f}; it is not the same run — remove it or pass another --runs-dir."
+                )
+            run = {**old, "shift": run["shift"]}
         runs[seed] = run
         entry["seed_runs"] = [runs[k] for k in sorted(runs)]
         if len(runs) >= 2:
@@ -448,6 +554,7 @@ def build(
     for name in names or list(RECIPES):
         if not force and is_current(name, root, data_root):
             log(f"{name}: up to date in {root} (built from today's recipe; --force rebuilds it)")
+            update_shipped(name, root, log=log)
             n_seeds = RECIPES[name].seeds if seeds is None else seeds
             if n_seeds > 1:
                 built.append(

@@ -69,6 +69,11 @@ class Recipe:
     floor: tuple[str, float] | None = None
     #: training seeds the card reports (seed 0 ships; ``cssl-edu zoo build`` trains the others)
     seeds: int = 1
+    #: lesson 11's evaluations (:data:`cssl_edu.zoo.shift.SHIFT_EVALS`) run on every seed's encoder
+    evals: tuple[str, ...] = ()
+    #: what the weights file keeps: ``"method"`` (backbone and heads) or ``"backbone"`` (the
+    #: encoder only: for entries used as frozen encoders, to keep the zoo within its size budget)
+    ship: str = "method"
 
 
 CONTRASTIVE_FLOOR = ("above_random", 0.20)
@@ -223,8 +228,54 @@ _RECIPES += [
     ),
 ]
 
-#: entries the lessons compare with one another (lessons 05–09, 13): a difference between two of
-#: them means something only beside the spread over training seeds, so their cards hold three
+_BIASED = {"dataset_kwargs": {"bias": 0.99}}
+#: lesson 11: the same recipes as simclr-/supcon-/supervised-shapes, on Shapes whose training hue
+#: predicts the class with p = 0.99 (a colour shortcut), and SimCLR's on scene-centric Shapes
+_RECIPES += [
+    Recipe(
+        "simclr-biased-shapes",
+        "simclr",
+        "shapes",
+        {"epochs": 30, **_BIASED},
+        "SimCLR's recipe on colour-biased Shapes (p = 0.99: the hue predicts the class) (lesson 11).",
+        None,  # its kNN bank is biased too: kNN measures the shortcut, not whether SimCLR works
+        evals=("colour_shortcut",),
+        ship="backbone",
+    ),
+    Recipe(
+        "supcon-biased-shapes",
+        "supcon",
+        "shapes",
+        {"epochs": 15, "temperature": 0.1, **_BIASED},
+        "SupCon's recipe on colour-biased Shapes (p = 0.99): labels that colour predicts (lesson 11).",
+        None,
+        evals=("colour_shortcut",),
+        ship="backbone",
+    ),
+    Recipe(
+        "supervised-biased-shapes",
+        "supervised",
+        "shapes",
+        {"epochs": 15, **_BIASED},
+        "Cross-entropy's recipe on colour-biased Shapes (p = 0.99) (lesson 11).",
+        None,
+        evals=("colour_shortcut",),
+        ship="backbone",
+    ),
+    Recipe(
+        "simclr-scenes-shapes",
+        "simclr",
+        "shapes",
+        {"epochs": 30, "dataset_kwargs": {"scene": "scene"}},
+        "SimCLR's recipe on scene-centric Shapes: a small object among distractors (lesson 11).",
+        None,
+        evals=("objects", "scenes"),
+        ship="backbone",
+    ),
+]
+
+#: entries the lessons compare with one another (lessons 05–09, 11, 13): a difference between two
+#: of them means something only beside the spread over training seeds, so their cards hold three
 SEEDED = (
     "simclr-shapes",
     "moco-shapes",
@@ -237,7 +288,25 @@ SEEDED = (
     "simclr-cifar10-subset",
     "moco-cifar10-subset",
     "byol-cifar10-subset",
+    "supcon-shapes",
+    "supervised-shapes",
+    "simclr-nocolor-shapes",
+    "simclr-biased-shapes",
+    "supcon-biased-shapes",
+    "supervised-biased-shapes",
+    "simclr-scenes-shapes",
 )
+#: lesson 11's evaluations of the entries trained on ordinary Shapes (their seeds too)
+_EVALS = {
+    "simclr-shapes": ("colour_shortcut", "objects", "scenes"),
+    "supcon-shapes": ("colour_shortcut",),
+    "supervised-shapes": ("colour_shortcut",),
+    "simclr-nocolor-shapes": ("colour_shortcut",),
+}
+#: entries used only as frozen encoders: their weights file keeps the backbone alone
+_BACKBONE_ONLY = ("moco-cifar10-subset",)
 _RECIPES = [replace(r, seeds=3) if r.name in SEEDED else r for r in _RECIPES]
+_RECIPES = [replace(r, evals=_EVALS[r.name]) if r.name in _EVALS else r for r in _RECIPES]
+_RECIPES = [replace(r, ship="backbone") if r.name in _BACKBONE_ONLY else r for r in _RECIPES]
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in _RECIPES}
