@@ -1038,6 +1038,16 @@ _add(
     ),
 )
 
+_add(
+    "zoo.restore_backbone",
+    Case(
+        zoo.restore_backbone,
+        lambda: {"meta": {"config": {"method": "simclr"}}, "stored": {}},
+        run=False,
+        bad={"meta": ("x", {}), "stored": ("weights", {"x": 1})},
+    ),
+)
+
 #: public callables that take no input data (registries, constructors of records): nothing to sweep
 EXEMPT = {
     "methods.register": "a decorator that takes a method's name; tested in test_methods.py",

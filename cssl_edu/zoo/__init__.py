@@ -499,6 +499,12 @@ def _pm(c: dict[str, Any], key: str) -> str:
     return f"{100 * c[f'{key}_mean']:.1f} ± {100 * c[f'{key}_sd']:.1f} % ({c['n_seeds']})"
 
 
+def _data(c: dict[str, Any]) -> str:
+    """A card's dataset, with the dataset's own options when it has any (``shapes (bias = 0.99)``)."""
+    kw = c["config"].get("dataset_kwargs") or {}
+    return c["dataset"] + (f" ({', '.join(f'{k} = {v}' for k, v in kw.items())})" if kw else "")
+
+
 def budget_rows(entries: list[str], root: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """One row per entry: its training budget beside its accuracy over training seeds.
 
@@ -565,7 +571,7 @@ def table(root: str | os.PathLike[str] | None = None) -> str:
             else "one seed"
         )
         lines.append(
-            f"| {name} | {c['method']} | {c['dataset']} | {c['steps']} × {c['config']['batch_size']}{tau} | "
+            f"| {name} | {c['method']} | {_data(c)} | {c['steps']} × {c['config']['batch_size']}{tau} | "
             f"{100 * c['knn_acc']:.1f} % | {100 * c['linear_probe_acc']:.1f} % | {seeds} | "
             f"{100 * rk['mean']:.1f} ± {100 * rk['sd']:.1f} % / "
             f"{100 * rp['mean']:.1f} ± {100 * rp['sd']:.1f} % | {floor} | {c['epochs']} epochs, {cpu} "
@@ -578,6 +584,15 @@ def restore_backbone(
     meta: dict[str, Any], stored: dict[str, torch.Tensor], what: str = "zoo entry"
 ) -> nn.Module:
     """The encoder of a freshly built method (from card ``meta``) with the ``backbone.*`` tensors of ``stored``."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise ValueError(
+            f"meta must be a zoo entry's card (a dict holding its training 'config'), got {type(meta).__name__}."
+        )
+    if not isinstance(stored, dict) or not all(isinstance(v, torch.Tensor) for v in stored.values()):
+        raise ValueError(
+            f"stored must be a dict of name -> tensor (from stored_weights), got {type(stored).__name__}"
+            + (" with non-tensor values." if isinstance(stored, dict) else ".")
+        )
     backbone = _build_method(meta).backbone
     own = {k[len("backbone.") :]: v for k, v in stored.items() if k.startswith("backbone.")}
     return restore_state(backbone, own, what=what).eval()

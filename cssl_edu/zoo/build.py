@@ -354,8 +354,8 @@ def update_shipped(name: str, root: Path, *, log=print) -> dict[str, Any]:
         kept = {k: v for k, v in stored_weights(name, root).items() if k.startswith("backbone.")}
         _save_weights(weights, kept)
         entry.update(weights_scope="backbone", weights_sha256=_sha256(weights))
+        _write_card(path, entry)  # the card and its file agree again before anything reads them
         log(f"{name}: the weights file now holds the encoder only ({weights.stat().st_size / 1e6:.2f} MB)")
-        changed = True
     missing = [e for e in rec.evals if e not in (entry.get("shift") or {})]
     if missing:
         from cssl_edu.config import TrainConfig
