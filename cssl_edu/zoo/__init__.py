@@ -22,7 +22,11 @@ still gain. Nothing in a card is typed by hand.
 
 What is *not* stored: the momentum (target/key) networks of MoCo, MoCHi and BYOL, which are
 restored as copies of the online networks (they are an average of them), so :func:`load`
-gives a method whose ``backbone`` and heads are exactly the trained ones.
+gives a method whose ``backbone`` and heads are exactly the trained ones. Entries used only as
+frozen encoders (card ``weights_scope: "backbone"``: lesson 11's and ``moco-cifar10-subset``)
+store the backbone alone; :func:`load_backbone` loads them and :func:`load` refuses them.
+Lesson 11's evaluations of every seed's encoder (:mod:`cssl_edu.zoo.shift`) are on the cards of
+the entries whose recipe asks for them (``shift``; :func:`seed_values` with ``"EVAL.KEY"``).
 """
 
 from __future__ import annotations
