@@ -148,6 +148,15 @@ def test_every_zoo_entry(name: str) -> None:
         assert d.verdict == "healthy" and d.exit_code == 0, d
 
 
+def test_an_encoder_only_entry_is_judged_on_its_features_alone() -> None:
+    if "simclr-biased-shapes" not in zoo.names():
+        pytest.skip("the zoo entry simclr-biased-shapes is not built here")
+    d = diagnose("simclr-biased-shapes")  # ships its backbone only: its heads would be untrained
+    values = d.finding("collapse").values
+    assert any(k.startswith("h_") for k in values)
+    assert not any(k.startswith(("z_", "p_")) for k in values), values
+
+
 def test_zoo_weights_file_reads_as_its_entry() -> None:
     d = diagnose(zoo.default_root() / "simclr-shapes.pt")
     assert d.run == "zoo entry simclr-shapes" and d.verdict == "healthy"

@@ -246,6 +246,8 @@ class _Run:
     step_loss: list[float]
     epochs: list[dict[str, Any]]
     data_stats: dict[str, list[float]]
+    #: False for a zoo entry that ships its encoder only: its heads are untrained, so only h is judged
+    heads: bool = True
 
 
 def _read_metrics(folder: Path) -> list[dict[str, Any]]:
@@ -269,7 +271,12 @@ def _read_zoo(name: str, root: Path | None) -> _Run:
 
     try:
         meta = zoo.card(name, root)
-        method = zoo.load(name, root)
+        heads = meta.get("weights_scope", "method") != "backbone"
+        if heads:
+            method = zoo.load(name, root)
+        else:  # the encoder alone ships: a freshly built method around the trained backbone
+            method = zoo._build_method(meta).eval()
+            method.backbone = zoo.load_backbone(name, root)
         cfg = TrainConfig.from_dict(meta["config"])
     except (zoo.ZooError, KeyError, TypeError, ValueError) as e:
         raise RunReadError(f"zoo entry {name!r} cannot be read: {e}") from e
@@ -286,6 +293,7 @@ def _read_zoo(name: str, root: Path | None) -> _Run:
         step_loss=[],
         epochs=list(meta.get("history", {}).get("epochs", [])),
         data_stats=dict(meta.get("data_stats") or {}),
+        heads=heads,
     )
 
 
@@ -574,7 +582,8 @@ def _check_loss(run: _Run, findings: list[Finding]) -> dict[str, Any]:
 
 @torch.no_grad()
 def _check_collapse(run: _Run, h: Tensor, findings: list[Finding]) -> dict[str, Any]:
-    outs = {"h": h, **{k: v.float() for k, v in _heads(run.method, h).items()}}
+    heads = _heads(run.method, h) if run.heads else {}
+    outs = {"h": h, **{k: v.float() for k, v in heads.items()}}
     stats: dict[str, dict[str, float]] = {}
     for key, r in outs.items():
         if not bool(torch.isfinite(r).all()):
