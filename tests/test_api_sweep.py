@@ -1039,6 +1039,10 @@ _add(
 )
 
 _add(
+    "zoo.tuning_pairs",
+    Case(zoo.tuning_pairs, lambda: {"method": "swav"}, bad={"method": (3, "no-such-method")}),
+)
+_add(
     "zoo.restore_backbone",
     Case(
         zoo.restore_backbone,

@@ -62,3 +62,47 @@ def test_tune_methods_scores_on_held_out_training_images(monkeypatch) -> None:
     )
     assert row["scored_on"].startswith("validation"), row["scored_on"]
     assert 0.0 <= row["knn_trained"] <= 1.0 and 0.0 <= row["knn_random"] <= 1.0
+
+
+def test_tuning_pairs_match_a_candidates_test_and_validation_runs(tmp_path, monkeypatch) -> None:
+    from cssl_edu import zoo
+    from cssl_edu.zoo import build as zb
+
+    rows = [
+        {"method": "swav", "overrides": {"temperature": 0.1, "method_kwargs": {"epsilon": 0.01}}, "n_train": 4096,
+         "epochs": 10, "knn_acc": 0.47, "scored_on": "test"},
+        {"method": "swav", "overrides": {"method_kwargs": {"epsilon": 0.01}, "temperature": 0.1}, "n_train": 3688,
+         "epochs": 10, "knn_acc": 0.41, "scored_on": "validation: 408 of the 4096 training images, held out"},
+        {"method": "swav", "overrides": {"temperature": 0.1, "method_kwargs": {"epsilon": 0.05}}, "n_train": 4096,
+         "epochs": 10, "knn_acc": 0.30, "scored_on": "test"},
+        {"method": "swav", "overrides": {"temperature": 0.1, "method_kwargs": {"epsilon": 0.05}}, "n_train": 3688,
+         "epochs": 10, "knn_acc": 0.44, "scored_on": "validation: 408 of the 4096 training images, held out"},
+        {"method": "swav", "overrides": {"temperature": 0.1}, "n_train": 4096, "epochs": 20, "knn_acc": 0.5,
+         "scored_on": "test"},  # never run again on validation: no pair
+        {"method": "pirl", "overrides": {}, "n_train": 4096, "epochs": 10, "knn_acc": 0.3, "scored_on": "test"},
+    ]  # fmt: skip
+    path = tmp_path / "tuning.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(zoo, "TUNING_RUNS", path)
+    pairs = zoo.tuning_pairs("swav")
+    assert [(p["test"], p["validation"]) for p in pairs] == [(0.47, 0.41), (0.30, 0.44)]  # key order ignored
+    assert zoo.tuning_pairs("pirl") == []
+    record = zb.tuning_record("swav")
+    assert record["runs"] == 5
+    assert record["rescored_on_validation"]["candidates"] == 2
+    assert (
+        record["rescored_on_validation"]["same_choice"] is False
+    )  # the test split chose ε = 0.01, validation 0.05
+    assert 'epsilon": 0.05' in record["rescored_on_validation"]["best_on_validation"]
+    assert "rescored_on_validation" not in zb.tuning_record("pirl")
+    report = _script("tuning_report").report(pairs)
+    assert "**a different candidate**" in report and "47.0 | 41.0" in report
+
+
+def test_shipped_tuning_report_is_generated_from_the_shipped_runs() -> None:
+    from cssl_edu import zoo
+
+    text = (REPO / "bench" / "results" / "tuning-validation-cpu.md").read_text()
+    assert text == _script("tuning_report").report(zoo.tuning_pairs()) + "\n", (
+        "bench/results/tuning-validation-cpu.md is stale: run `python bench/tuning_report.py`"
+    )

@@ -85,6 +85,7 @@ __all__ = [
     "seed_values",
     "stored_weights",
     "table",
+    "tuning_pairs",
     "tuning_runs",
 ]
 
@@ -142,6 +143,44 @@ def tuning_runs(method: str | None = None) -> list[dict[str, Any]]:
             f"unknown method {method!r}; choose one of {', '.join(sorted(METHODS))} (or None for all)."
         )
     return [r for r in _read_runs(TUNING_RUNS, "tuning run") if method is None or r["method"] == method]
+
+
+def tuning_pairs(method: str | None = None) -> list[dict[str, Any]]:
+    """Tuning candidates run twice — scored on the test split, and again on a validation split.
+
+    The first tuning script scored on the test split; its screening grids were run again by
+    today's script, which holds a validation split out of the training images. Two runs pair up
+    when method, data, ``overrides`` and ``epochs`` agree. One dict per pair: ``method``,
+    ``dataset``, ``overrides`` (JSON text, keys sorted), ``epochs``, ``test`` and ``validation``
+    (kNN accuracy in [0, 1] under each split) and ``scored_on`` (the validation run's split).
+
+    Args:
+        method: keep only this method's pairs (as in :func:`tuning_runs`); ``None``: every pair.
+    """
+
+    def key(r: dict[str, Any]) -> tuple:
+        return (
+            r["method"],
+            r.get("dataset", "shapes"),
+            json.dumps(r["overrides"], sort_keys=True),
+            r["epochs"],
+        )
+
+    runs = tuning_runs(method)
+    test = {key(r): r for r in runs if r.get("scored_on") == "test"}
+    val = {key(r): r for r in runs if str(r.get("scored_on", "")).startswith("validation")}
+    return [
+        {
+            "method": k[0],
+            "dataset": k[1],
+            "overrides": k[2],
+            "epochs": k[3],
+            "test": float(test[k]["knn_acc"]),
+            "validation": float(val[k]["knn_acc"]),
+            "scored_on": val[k]["scored_on"],
+        }
+        for k in sorted(set(test) & set(val))
+    ]
 
 
 def _read_runs(path: Path, what: str) -> list[dict[str, Any]]:

@@ -137,12 +137,28 @@ def tuning_record(method: str) -> dict[str, Any]:
     From :func:`cssl_edu.zoo.tuning_runs`. ``scored_on`` is ``["test"]`` for recipes chosen by
     runs scored on the test split the card reports (optimistic by selection), a validation
     split for runs of today's tuning scripts, and ``[]`` when no run tuned the method (its
-    recipe is the package's defaults).
+    recipe is the package's defaults). When the method's screening grid was scored again on
+    a validation split (:func:`cssl_edu.zoo.tuning_pairs`), ``rescored_on_validation`` says how
+    many candidates and whether the validation split picks the same one as the test split did.
     """
-    from cssl_edu.zoo import tuning_runs
+    from cssl_edu.zoo import tuning_pairs, tuning_runs
 
     runs = tuning_runs(method)
-    return {"runs": len(runs), "scored_on": sorted({str(r.get("scored_on", "unknown")) for r in runs})}
+    out: dict[str, Any] = {
+        "runs": len(runs),
+        "scored_on": sorted({str(r.get("scored_on", "unknown")) for r in runs}),
+    }
+    pairs = tuning_pairs(method)
+    if len(pairs) >= 2:  # a screening grid scored again on validation: would it choose the same?
+        best_t = max(pairs, key=lambda r: r["test"])
+        best_v = max(pairs, key=lambda r: r["validation"])
+        out["rescored_on_validation"] = {
+            "candidates": len(pairs),
+            "best_on_test": best_t["overrides"],
+            "best_on_validation": best_v["overrides"],
+            "same_choice": best_t is best_v,
+        }
+    return out
 
 
 def is_current(name: str, root: Path, data_root: str | None = None) -> bool:
