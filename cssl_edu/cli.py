@@ -51,6 +51,7 @@ HELP: dict[str, str] = {
     "compile": "torch.compile the model (slower start, faster steps on GPU)",
     "sync_bn": "under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm)",
     "seed": "seed for initialisation, batch order and augmentations",
+    "dataset_kwargs": 'dataset options as JSON, e.g. \'{"bias": 0.99}\' or \'{"scene": "scene"}\' for shapes',
     "data_seed": "seed of the data (Shapes generation, random subsets); default: --seed. Set it to train several seeds on the same images",
     "device": "auto, cpu, cuda or cuda:N",
     "knn_k": "neighbours for the kNN monitor",
@@ -125,7 +126,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         type=json.loads,
         default=None,
         metavar="JSON",
-        help='dataset options as JSON, e.g. \'{"bias": 0.99}\' or \'{"scene": "scene"}\' for shapes',
+        help=HELP["dataset_kwargs"],
     )
 
 
