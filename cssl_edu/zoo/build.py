@@ -362,7 +362,6 @@ def update_shipped(name: str, root: Path, *, log=print) -> dict[str, Any]:
     rec = RECIPES[name]
     entry = card(name, root)
     path = root / f"{name}.json"
-    changed = False
     if rec.ship == "backbone" and entry.get("weights_scope", "method") != "backbone":
         from cssl_edu.zoo import stored_weights
 
@@ -380,8 +379,6 @@ def update_shipped(name: str, root: Path, *, log=print) -> dict[str, Any]:
         log(f"{name}: lesson 11's evaluations {missing} on the shipped encoder")
         cfg = TrainConfig.from_dict(entry["config"])
         entry.update(_shift_fields(name, load_backbone(name, root), cfg, None))
-        changed = True
-    if changed:
         _write_card(path, entry)
     return entry
 
