@@ -19,10 +19,11 @@ name                probe fitted on → scored on                               
 ``gap`` = aligned − conflicting accuracy measures how much the probe leans on colour: a pure
 colour classifier has gap ≈ 1, a pure shape classifier gap ≈ 0 (up to the test-set noise:
 with 5,000 test images about 830 are aligned, so one probe's gap has a standard error near
-0.015). All images come from generator seed 0; the images differ from the entries' own training
-images only where the entry did not train on them (an entry trained on ``bias = 0.99`` Shapes
-saw exactly the ``colour_shortcut`` probe's training images, without their labels unless it is
-SupCon or supervised).
+0.015). All images come from generator seed 0, so the probes' training images are exactly the
+training images of the zoo entry trained on that kind of data (``simclr-shapes`` on the ``objects``
+ones, ``simclr-scenes-shapes`` on the ``scenes`` ones, the ``*-biased-shapes`` entries on the
+``colour_shortcut`` ones — seen without labels unless the method is SupCon or supervised); no
+entry trains on a test image.
 
     >>> from cssl_edu.zoo.shift import evaluate_shift
     >>> from cssl_edu import zoo
