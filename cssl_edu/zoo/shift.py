@@ -27,8 +27,8 @@ entry trains on a test image.
 
     >>> from cssl_edu.zoo.shift import evaluate_shift
     >>> from cssl_edu import zoo
-    >>> evaluate_shift(zoo.load_backbone("simclr-shapes"), ["scenes"])  # doctest: +SKIP
-    {'scenes': {'acc': 0.41}}
+    >>> round(evaluate_shift(zoo.load_backbone("simclr-shapes"), ["scenes"])["scenes"]["acc"], 3)  # doctest: +SKIP
+    0.288
 """
 
 from __future__ import annotations
