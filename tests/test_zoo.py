@@ -125,7 +125,9 @@ def test_build_writes_weights_and_a_complete_card(tiny_zoo):
     ):  # fmt: skip
         assert key in c, key
     assert c["command"] == "cssl-edu zoo build tiny-byol"
-    assert c["tuning"] == {"runs": len(zoo.tuning_runs("byol")), "scored_on": ["test"]}
+    shapes_runs = [r for r in zoo.tuning_runs("byol") if r.get("dataset", "shapes") == "shapes"]
+    assert c["tuning"] == zb.tuning_record("byol", "shapes")
+    assert c["tuning"]["runs"] == len(shapes_runs) and "test" in c["tuning"]["scored_on"]
     assert c["steps"] == 256 // 64 and c["epochs"] == 1
     assert c["config"]["method"] == "byol" and c["torch"] == torch.__version__
     base = c["random_init"]["knn_acc"]
@@ -360,7 +362,9 @@ def test_shipped_card_matches_todays_recipe(name):
     )
     assert c["command"].startswith(f"cssl-edu zoo build {name}")
     assert c["description"] == RECIPES[name].description, "the card describes its entry as the recipe does"
-    assert c["tuning"] == zb.tuning_record(c["method"]), "the card says which split chose its recipe"
+    assert c["tuning"] == zb.tuning_record(c["method"], c["dataset"]), (
+        "the card says which split chose its recipe"
+    )
     # the budget is 15 minutes of this 2-core CPU per entry: at most 2 × 15 CPU-minutes of training
     # (wall-clock time depends on what else the shared machine ran; the card records both)
     assert c["train_cpu_seconds"] is not None, (

@@ -131,8 +131,8 @@ def floor_value(floor: tuple[str, float] | None, random_knn_mean: float) -> floa
     return random_knn_mean + value if kind == "above_random" else value
 
 
-def tuning_record(method: str) -> dict[str, Any]:
-    """Which split chose ``method``'s recipe: the count of its tuning runs and the splits that scored them.
+def tuning_record(method: str, dataset: str = "shapes") -> dict[str, Any]:
+    """Which split chose ``method``'s recipe on ``dataset``: the count of its tuning runs and the splits that scored them.
 
     From :func:`cssl_edu.zoo.tuning_runs`. ``scored_on`` is ``["test"]`` for recipes chosen by
     runs scored on the test split the card reports (optimistic by selection), a validation
@@ -143,12 +143,12 @@ def tuning_record(method: str) -> dict[str, Any]:
     """
     from cssl_edu.zoo import tuning_pairs, tuning_runs
 
-    runs = tuning_runs(method)
+    runs = [r for r in tuning_runs(method) if r.get("dataset", "shapes") == dataset]
     out: dict[str, Any] = {
         "runs": len(runs),
         "scored_on": sorted({str(r.get("scored_on", "unknown")) for r in runs}),
     }
-    pairs = tuning_pairs(method)
+    pairs = [p for p in tuning_pairs(method) if p["dataset"] == dataset]
     if len(pairs) >= 2:  # a screening grid scored again on validation: would it choose the same?
         best_t = max(pairs, key=lambda r: r["test"])
         best_v = max(pairs, key=lambda r: r["validation"])
@@ -314,7 +314,7 @@ def build_entry(
         "knn_acc": scores["knn_acc"],
         "linear_probe_acc": scores["linear_probe_acc"],
         "random_init": base,
-        "tuning": tuning_record(cfg.method),
+        "tuning": tuning_record(cfg.method, rec.dataset),
         "floor": None if rec.floor is None else {"rule": list(rec.floor), "knn_acc": floor},
         "history": {
             "epochs": trainer.history.epochs,

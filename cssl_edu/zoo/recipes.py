@@ -45,8 +45,9 @@ project's 2-core CPU; the notes are the course's material, lessons 06–09 repea
 
 The tuning runs behind these recipes (``bench/tune_zoo.py``) are in
 ``cssl_edu/zoo/tuning-cpu.jsonl`` (:func:`cssl_edu.zoo.tuning_runs`). They were first scored on
-the test split; SwAV's and PIRL's screening grids were run again scored on a validation split held
-out from the training images, and each picked the same candidate (:func:`cssl_edu.zoo.tuning_pairs`,
+the test split; SwAV's and PIRL's screening grids and BYOL's four decisive candidates were run
+again scored on a validation split held out from the training images, and each picked the same
+candidate (:func:`cssl_edu.zoo.tuning_pairs`,
 ``bench/tuning_report.py``); the lessons' short runs (2,048 images, 4 epochs,
 128 steps) are far below every recipe here (≥ 480 steps).
 
