@@ -295,6 +295,7 @@ SEEDED = (
     "supcon-shapes",
     "supervised-shapes",
     "simclr-nocolor-shapes",
+    "simclr-nocrop-shapes",
     "simclr-biased-shapes",
     "supcon-biased-shapes",
     "supervised-biased-shapes",
