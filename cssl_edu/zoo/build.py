@@ -220,6 +220,17 @@ def _save_weights(path: Path, stored: dict[str, torch.Tensor]) -> None:
     os.replace(tmp, path)
 
 
+def _cached(cache: dict | None, key: tuple, compute) -> Any:
+    """``cache[key]``, computed (and stored, when there is a cache) the first time: one random-init
+    baseline per architecture and data for a whole ``build`` call."""
+    if cache is not None and key in cache:
+        return cache[key]
+    value = compute()
+    if cache is not None:
+        cache[key] = value
+    return value
+
+
 def _write_card(path: Path, entry: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(entry, indent=1) + "\n")
@@ -268,12 +279,7 @@ def build_entry(
     train, test = eval_splits(cfg)
     scores = evaluate_backbone(backbone, train, test)
     key = (cfg.arch, cfg.image_size, rec.dataset)
-    if baselines is not None and key in baselines:
-        base = baselines[key]
-    else:
-        base = random_init_baseline(cfg.arch, cfg.image_size, train, test)
-        if baselines is not None:
-            baselines[key] = base
+    base = _cached(baselines, key, lambda: random_init_baseline(cfg.arch, cfg.image_size, train, test))
     floor = floor_value(rec.floor, base["knn_acc"]["mean"])
     entry = {
         "format": FORMAT,
@@ -338,12 +344,7 @@ def _shift_fields(name: str, backbone: nn.Module, cfg, baselines: dict | None) -
 
     evals = RECIPES[name].evals
     key = ("shift", cfg.arch, cfg.image_size, evals)
-    if baselines is not None and key in baselines:
-        base = baselines[key]
-    else:
-        base = random_init_shift(cfg.arch, cfg.image_size, evals, RANDOM_SEEDS)
-        if baselines is not None:
-            baselines[key] = base
+    base = _cached(baselines, key, lambda: random_init_shift(cfg.arch, cfg.image_size, evals, RANDOM_SEEDS))
     return {
         "shift": shift_scores(name, backbone),
         "shift_random_init": base,
